@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+/** The `realip` command. */
+console.log('realip');

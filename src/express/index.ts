@@ -1,0 +1,2 @@
+/** Express adapters (Express 4 and 5). */
+export {};

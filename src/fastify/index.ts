@@ -1,0 +1,2 @@
+/** Fastify 5 adapters. */
+export {};

@@ -1,0 +1,16 @@
+/**
+ * realip core: client-IP resolution, IP matching and shared types. Imports no framework,
+ * GeoIP reader, Redis client, logger or metrics library.
+ */
+export { RealipError, ConfigError, type ConfigIssue } from './errors.js';
+export { canonicalIp } from './core/ip.js';
+export {
+  createIpMatcher,
+  parseCidr,
+  NAMED_RANGES,
+  type IpMatcher,
+  type IpRule,
+  type IpBlock,
+  type NamedRange,
+  type Cidr,
+} from './core/cidr.js';

@@ -1,0 +1,218 @@
+/**
+ * Public types shared by every stage. Option names here equal the policy file's keys
+ * (`resolve`, `access`, `geo`, `rateLimit`, `log`, `metrics`).
+ *
+ * Ownership: each stage's module implements its interface; fields may be added, never renamed.
+ */
+import type { IpRule } from './core/cidr.js';
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics
+// ---------------------------------------------------------------------------------------------
+
+/** A runtime warning: a stable code (`WRN_REALIP_*`) with a section in docs/errors.md. */
+export interface RealipWarning {
+  readonly code: string;
+  readonly message: string;
+  /** docs/errors.md anchor. */
+  readonly help: string;
+  /** How many times this condition was seen (warnings are emitted once, then counted). */
+  readonly count: number;
+}
+
+/** Receives warnings. Default: `process.emitWarning(message, { code })`, once per code. */
+export type WarningHandler = (warning: RealipWarning) => void;
+
+// ---------------------------------------------------------------------------------------------
+// 1. Resolve
+// ---------------------------------------------------------------------------------------------
+
+/** Where the client IP came from. */
+export type ResolutionSource = 'socket' | 'header' | 'proxy-protocol';
+
+/**
+ * Why the resolver stopped where it did. `complete` is false for
+ * `invalid-entry`, `cap`, `ambiguous-header`, `hops-short`, `undefined-peer`, `invalid-peer`,
+ * `tenant-mismatch`.
+ */
+export type ResolutionReason =
+  /** No proxy is trusted: the socket peer is the client. */
+  | 'no-trusted-proxies'
+  /** The peer is not a trusted proxy, so it is the client and headers are ignored. */
+  | 'untrusted-peer'
+  /** The peer is trusted but sent no (non-empty) configured header. */
+  | 'no-header'
+  /** Walked right to left to the first untrusted entry. */
+  | 'untrusted-entry'
+  /** Every entry was trusted: the leftmost is the client. */
+  | 'all-trusted'
+  /** `hops: N` picked the N-th entry from the right. */
+  | 'hops'
+  /** `hops: N` but the list had fewer than N entries. */
+  | 'hops-short'
+  /** An entry that is not an IP ended the walk. */
+  | 'invalid-entry'
+  /** `maxEntries` or `maxHeaderBytes` ended the walk. */
+  | 'cap'
+  /** A single-IP header arrived twice or held a list. */
+  | 'ambiguous-header'
+  /** The socket address is undefined (closed connection, Unix socket). */
+  | 'undefined-peer'
+  /** The socket address is not a usable IP. */
+  | 'invalid-peer'
+  /** A preset's tenant check (`requireHeader`) failed, so headers were not believed. */
+  | 'tenant-mismatch';
+
+/** The answer to "who is the client?", with the evidence. */
+export interface Resolution {
+  /** Canonical client IP, or `undefined` when it cannot be determined. */
+  readonly ip: string | undefined;
+  readonly source: ResolutionSource;
+  /** Lower-case header name that gave the answer, when `source` is `'header'`. */
+  readonly header: string | undefined;
+  /** Canonical socket peer (or the PROXY protocol source). */
+  readonly peer: string | undefined;
+  /** The addresses walked, client first (canonical). */
+  readonly chain: readonly string[];
+  /** False when the walk ended early; see `reason`. */
+  readonly complete: boolean;
+  readonly reason: ResolutionReason;
+  /** Step-by-step account of the decision. */
+  explain(): string;
+}
+
+/** Input to `resolver.resolve()`. */
+export interface ResolveInput {
+  /** `req.socket.remoteAddress` as Node gives it (may be undefined). */
+  remoteAddress: string | undefined;
+  /**
+   * Headers as Node gives them (`req.headers`: lower-case keys, `string | string[]`) or as raw
+   * name/value pairs (`req.rawHeaders`: `[name, value, name, value, ...]`).
+   */
+  headers: Readonly<Record<string, string | string[] | undefined>> | readonly string[];
+  /** PROXY protocol source, when the connection carried one (set by the sidecar). */
+  proxyProtocol?: { sourceAddress: string; sourcePort?: number } | undefined;
+}
+
+/** Provider presets. */
+export type PresetName =
+  | 'cloudflare'
+  | 'cloudfront'
+  | 'gcp-lb'
+  | 'aws-alb'
+  | 'azure-front-door'
+  | 'akamai'
+  | 'fastly'
+  | 'ingress-nginx';
+
+/** Options of `createResolver()` (policy file: `resolve`). */
+export interface ResolverOptions {
+  /**
+   * Proxies whose headers are believed: IPs, CIDRs, named ranges.
+   * @default [] (trust nobody: the socket peer is the client, as under externalTrafficPolicy: Local)
+   */
+  trustedProxies?: readonly IpRule[];
+  /**
+   * The ONE header the trusted proxies write. Never a list: reading a second header is a spoof path.
+   * @default 'x-forwarded-for'
+   */
+  header?: string;
+  /** The client is the N-th entry from the right (the socket is hop 0). */
+  hops?: number;
+  /** A provider preset: fixes the header and the walk, adds published ranges. */
+  preset?: PresetName | { name: PresetName; [option: string]: unknown };
+  /** @default 16 */
+  maxEntries?: number;
+  /** @default 4096 */
+  maxHeaderBytes?: number;
+  /** Allow `0.0.0.0/0` / `::/0` in trustedProxies. @default false (ERR_REALIP_TRUST_ALL) */
+  allowTrustAll?: boolean;
+  /** Node/LB addresses, for the SNAT diagnostic. @default [] */
+  nodeCidrs?: readonly IpRule[];
+  /** @default process.emitWarning once per code */
+  onWarning?: WarningHandler;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Geo
+// ---------------------------------------------------------------------------------------------
+
+/** Special-purpose networks that are never looked up. */
+export type SpecialNetwork = 'private' | 'loopback' | 'linklocal' | 'cgnat' | 'ula';
+
+/** Normalised GeoIP facts (copied out of the reader). */
+export interface GeoInfo {
+  /** ISO 3166-1 alpha-2, upper case. */
+  country?: string;
+  /** Continent code (`EU`, `NA`, ...). */
+  continent?: string;
+  /** Autonomous system number. */
+  asn?: number;
+  /** AS organisation. */
+  org?: string;
+  city?: string;
+  location?: { latitude: number; longitude: number; accuracyRadius?: number };
+  /** Set instead of a lookup for private, loopback, link-local, CGNAT and ULA addresses. */
+  network?: SpecialNetwork;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Access
+// ---------------------------------------------------------------------------------------------
+
+/** What happens to a request whose client IP is undefined. @default 'deny' */
+export type UndeterminablePolicy = 'deny' | 'allow';
+
+/** The access stage's verdict. */
+export interface AccessDecision {
+  readonly allowed: boolean;
+  /** Why: `deny-list`, `not-allowed`, `allow-list`, `no-allow-list`, `country-deny`, `country-not-allowed`, `undeterminable`, `exempt`. */
+  readonly reason: string;
+  /** The list or rule that decided, when one did (e.g. `deny[3]` or a list name). */
+  readonly rule?: string | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Rate limit
+// ---------------------------------------------------------------------------------------------
+
+/** One limit: `points` requests per `duration` seconds; `burst` switches to nginx limit_req semantics. */
+export interface RateLimitSpec {
+  points: number;
+  /** Seconds. */
+  duration: number;
+  /** Extra requests admitted at once (nginx `burst=N nodelay`). */
+  burst?: number;
+}
+
+/** A tier: which clients (`match`), and their limits. First match wins; a tier without `match` is the default. */
+export interface RateLimitTier {
+  name: string;
+  /** CIDRs, named ranges or list names; omitted for the default tier. */
+  match?: readonly IpRule[];
+  /** ISO country codes (needs the geo stage). */
+  countries?: readonly string[];
+  limits: readonly RateLimitSpec[];
+}
+
+/** State exposed on `req.realip.rateLimit`. */
+export interface RateLimitInfo {
+  readonly tier: string;
+  readonly limit: number;
+  readonly remaining: number;
+  /** Milliseconds until the most constraining limit resets. */
+  readonly resetMs: number;
+  readonly limited: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-request context (req.realip / request.realip)
+// ---------------------------------------------------------------------------------------------
+
+/** Filled stage by stage; fixed shape (every field assigned) so the object never changes hidden class. */
+export interface RealipContext {
+  resolution: Resolution | undefined;
+  geo: GeoInfo | undefined;
+  access: AccessDecision | undefined;
+  rateLimit: RateLimitInfo | undefined;
+}

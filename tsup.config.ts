@@ -1,0 +1,21 @@
+import { defineConfig } from 'tsup';
+
+// Declarations are bundled by tsup's rollup-based dts step, which needs the TypeScript 5 compiler
+// API; the TypeScript 7 native compiler does not expose it yet, so package.json pins typescript@5.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    express: 'src/express/index.ts',
+    fastify: 'src/fastify/index.ts',
+    'cli/main': 'src/cli/main.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  treeshake: true,
+  shims: true,
+});
