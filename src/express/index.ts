@@ -1,2 +1,3 @@
-/** Express adapters (Express 4 and 5). */
+/** Express adapters (Express 4 and 5). One export line per stage. */
+import './augment.js';
 export {};

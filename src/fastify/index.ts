@@ -1,2 +1,3 @@
-/** Fastify 5 adapters. */
+/** Fastify 5 adapters. One export line per stage. */
+import './augment.js';
 export {};

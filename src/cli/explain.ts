@@ -1,0 +1,5 @@
+/** `realip explain` (filled in by its issue). */
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('realip explain: not implemented yet\n');
+  return 1;
+}

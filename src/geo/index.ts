@@ -1,0 +1,2 @@
+/** realip/geo entry (filled in by its issue). */
+export {};

@@ -1,0 +1,2 @@
+/** realip/metrics entry (filled in by its issue). */
+export {};

@@ -1,0 +1,2 @@
+/** realip/policy entry (filled in by its issue). */
+export {};

@@ -1,0 +1,2 @@
+/** realip/redis entry (filled in by its issue). */
+export {};

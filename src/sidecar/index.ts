@@ -1,0 +1,2 @@
+/** realip/sidecar entry (filled in by its issue). */
+export {};
