@@ -1,4 +1,5 @@
 /** Fastify request augmentation: `request.clientIp` and `request.realip`. */
+import type {} from 'fastify';
 import type { RealipContext } from '../types.js';
 
 declare module 'fastify' {
