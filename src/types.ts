@@ -24,6 +24,32 @@ export interface RealipWarning {
 export type WarningHandler = (warning: RealipWarning) => void;
 
 // ---------------------------------------------------------------------------------------------
+// Named IP lists (shared by access and rate-limit tiers)
+// ---------------------------------------------------------------------------------------------
+
+/** A reference to a named list, usable wherever rules are: `{ list: 'partners' }`. */
+export interface ListRef {
+  list: string;
+}
+
+/** A rule or a reference to a named list. */
+export type IpRuleOrList = IpRule | ListRef;
+
+/** What a stage needs from a (possibly hot-reloaded) list: a lookup that always sees the current version. */
+export interface IpLookup {
+  has(address: string): boolean;
+  hasParsed(kind: 0 | 4 | 6, words: Uint32Array): boolean;
+}
+
+/** Named lists (inline or file-backed with hot reload); see `createIpLists()`. */
+export interface IpLists {
+  /** The live lookup for a list, or undefined when no list has that name. */
+  get(name: string): IpLookup | undefined;
+  names(): string[];
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 1. Resolve
 // ---------------------------------------------------------------------------------------------
 
@@ -188,8 +214,8 @@ export interface RateLimitSpec {
 /** A tier: which clients (`match`), and their limits. First match wins; a tier without `match` is the default. */
 export interface RateLimitTier {
   name: string;
-  /** CIDRs, named ranges or list names; omitted for the default tier. */
-  match?: readonly IpRule[];
+  /** CIDRs, named ranges or `{ list }` references; omitted for the default tier. */
+  match?: readonly IpRuleOrList[];
   /** ISO country codes (needs the geo stage). */
   countries?: readonly string[];
   limits: readonly RateLimitSpec[];
