@@ -14,3 +14,10 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
+export {
+  createRequestResolver,
+  isResolverLike,
+  type ResolverLike,
+  type RequestResolverOptions,
+} from './core/http.js';
