@@ -31,7 +31,15 @@ const plugin: FastifyPluginCallback<FastifyClientIpOptions> = function realipCli
   options: FastifyClientIpOptions,
   done: (err?: Error) => void,
 ): void {
-  const { resolver, onWarning } = splitAdapterOptions(options, [], FASTIFY_REGISTER_KEYS);
+  let split: ReturnType<typeof splitAdapterOptions>;
+  try {
+    split = splitAdapterOptions(options, [], FASTIFY_REGISTER_KEYS);
+  } catch (error) {
+    // Reported through register()/ready(), not as an uncaught exception.
+    done(error as Error);
+    return;
+  }
+  const { resolver, onWarning } = split;
 
   if (fastifyTrustsProxies(fastify)) {
     new OnceWarning(

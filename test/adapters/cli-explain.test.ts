@@ -90,7 +90,13 @@ describe('realip explain (spawned)', () => {
   });
 
   it('bad CIDR: exit 2, the ConfigError lines, no stack trace', async () => {
-    const { code, stdout, stderr } = await spawnCli(['explain', '--trust', '10.0.0/8', '--remote', '10.0.0.1']);
+    const { code, stdout, stderr } = await spawnCli([
+      'explain',
+      '--trust',
+      '10.0.0/8',
+      '--remote',
+      '10.0.0.1',
+    ]);
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/^realip explain: invalid options \(ERR_REALIP_CIDR_INVALID\):$/m);
@@ -109,7 +115,17 @@ describe('realip explain (spawned)', () => {
   it('--help: exit 0 and lists every option', async () => {
     const { code, stdout } = await spawnCli(['explain', '--help']);
     expect(code).toBe(0);
-    for (const flag of ['--trust', '--remote', '--request-header', '--header', '--hops', '--preset', '--require-header', '--json', '--help']) {
+    for (const flag of [
+      '--trust',
+      '--remote',
+      '--request-header',
+      '--header',
+      '--hops',
+      '--preset',
+      '--require-header',
+      '--json',
+      '--help',
+    ]) {
       expect(stdout).toContain(flag);
     }
   });
@@ -121,7 +137,11 @@ describe('realip explain (arguments)', () => {
     ['a flag without its value', ['--remote'], /--remote/],
     ['a non-integer --hops', ['--hops', 'two'], /--hops: expected a non-negative integer, got "two"/],
     ['a negative --hops', ['--hops', '-1'], /--hops/],
-    ['a non-integer --max-entries', ['--max-entries', '1e3'], /--max-entries: expected a non-negative integer/],
+    [
+      'a non-integer --max-entries',
+      ['--max-entries', '1e3'],
+      /--max-entries: expected a non-negative integer/,
+    ],
     ['a header line without a colon', ['-H', 'X-Forwarded-For 1.2.3.4'], /-H: expected "Name: value"/],
     ['an invalid header name', ['-H', 'X Forwarded: 1.2.3.4'], /-H: invalid header name "X Forwarded"/],
     ['--remote with a port', ['--remote', '10.0.0.1:8080'], /--remote: expected an IP address/],
@@ -132,7 +152,11 @@ describe('realip explain (arguments)', () => {
     ['--require-header without --preset', ['--require-header', 'X-Azure-FDID: abc'], /need --preset/],
     ['a malformed --preset-option', ['--preset', 'cloudflare', '--preset-option', 'novalue'], /KEY=VALUE/],
     ['an unknown preset', ['--preset', 'no-such-cdn', '--remote', '10.0.0.1'], /preset/],
-    ['a bad CIDR among several', ['--trust', 'loopback,10.0.0/8', '--remote', '10.0.0.1'], /trustedProxies\[1\]/],
+    [
+      'a bad CIDR among several',
+      ['--trust', 'loopback,10.0.0/8', '--remote', '10.0.0.1'],
+      /trustedProxies\[1\]/,
+    ],
   ])('exit 2 for %s', async (_name, args, message) => {
     const { code, stdout, stderr } = await runInProcess(args);
     expect(code).toBe(2);
@@ -156,7 +180,13 @@ describe('realip explain (arguments)', () => {
   });
 
   it('no --remote: undeterminable, still exit 0', async () => {
-    const { code, stdout } = await runInProcess(['--trust', '10.0.0.0/8', '-H', 'X-Forwarded-For: 203.0.113.9', '--json']);
+    const { code, stdout } = await runInProcess([
+      '--trust',
+      '10.0.0.0/8',
+      '-H',
+      'X-Forwarded-For: 203.0.113.9',
+      '--json',
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     expect(result.ip).toBeNull();
@@ -165,13 +195,33 @@ describe('realip explain (arguments)', () => {
   });
 
   it('no trusted proxies: the peer, headers ignored', async () => {
-    const { code, stdout } = await runInProcess(['--remote', '198.51.100.4', '-H', 'X-Forwarded-For: 6.6.6.6', '--json']);
+    const { code, stdout } = await runInProcess([
+      '--remote',
+      '198.51.100.4',
+      '-H',
+      'X-Forwarded-For: 6.6.6.6',
+      '--json',
+    ]);
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ ip: '198.51.100.4', source: 'socket', reason: 'no-trusted-proxies' });
+    expect(JSON.parse(stdout)).toMatchObject({
+      ip: '198.51.100.4',
+      source: 'socket',
+      reason: 'no-trusted-proxies',
+    });
   });
 
   it('--header selects the one header read', async () => {
-    const args = ['--trust', '10.0.0.0/8', '--remote', '10.0.0.1', '-H', 'X-Forwarded-For: 6.6.6.6', '-H', 'X-Real-IP: 198.51.100.8', '--json'];
+    const args = [
+      '--trust',
+      '10.0.0.0/8',
+      '--remote',
+      '10.0.0.1',
+      '-H',
+      'X-Forwarded-For: 6.6.6.6',
+      '-H',
+      'X-Real-IP: 198.51.100.8',
+      '--json',
+    ];
     const xff = JSON.parse((await runInProcess(args)).stdout);
     const real = JSON.parse((await runInProcess([...args, '--header', 'x-real-ip'])).stdout);
     expect(xff.ip).toBe('6.6.6.6');

@@ -1,11 +1,11 @@
 /**
  * Fastify 5 through real sockets: clients bound to 127.0.0.x source addresses.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
 import { createResolver } from '../../src/core/resolve.js';
-import { clientIp } from '../../src/fastify/index.js';
+import { clientIp, type FastifyClientIpOptions } from '../../src/fastify/index.js';
 import { CASES, TRUSTED, get, warningSink } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
@@ -26,8 +26,8 @@ function echo(request: FastifyRequest) {
 
 /** Builds an app with the plugin, an echo route and a root onSend hook that exposes clientIp on every reply. */
 async function build(
-  options: Parameters<typeof clientIp>[1],
-  fastifyOptions: Parameters<typeof Fastify>[0] = {},
+  options: FastifyClientIpOptions,
+  fastifyOptions: FastifyServerOptions = {},
 ): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify(fastifyOptions);
   apps.push(app);
@@ -73,7 +73,12 @@ describe('fastify 5', () => {
   });
 
   it.each(CASES)('404 is covered: $name', async (c) => {
-    const reply = await get(c.trust === 'none' ? noTrustPort : proxyPort, '/no/such/route', c.from, c.headers);
+    const reply = await get(
+      c.trust === 'none' ? noTrustPort : proxyPort,
+      '/no/such/route',
+      c.from,
+      c.headers,
+    );
     expect(reply.status).toBe(404);
     expect(reply.headers['x-test-client-ip']).toBe(c.ip);
     expect(reply.headers['x-test-source']).toBe(c.source);
@@ -141,7 +146,9 @@ describe('fastify 5', () => {
   it('fails registration with every option problem at once', async () => {
     const app = Fastify();
     apps.push(app);
-    await expect(app.register(clientIp, { trustedProxies: ['10.0.0/8'] })).rejects.toBeInstanceOf(ConfigError);
+    await expect(app.register(clientIp, { trustedProxies: ['10.0.0/8'] })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
   });
 
   it('fails registration for resolver options next to a prebuilt resolver', async () => {

@@ -7,7 +7,13 @@ import { ConfigError, createRequestResolver, isResolverLike } from '../../src/in
 import { createResolver } from '../../src/core/resolve.js';
 import { CASES, TRUSTED, close, get, listen } from './helpers.js';
 
-function server(resolveClient: (req: IncomingMessage) => { ip: string | undefined; source: string; peer: string | undefined }): Server {
+function server(
+  resolveClient: (req: IncomingMessage) => {
+    ip: string | undefined;
+    source: string;
+    peer: string | undefined;
+  },
+): Server {
   return createServer((req, res) => {
     const r = resolveClient(req);
     res.setHeader('content-type', 'application/json');
@@ -52,7 +58,10 @@ describe('createRequestResolver (node:http)', () => {
 
   it('a request without a socket (synthetic) is undeterminable, never localhost', () => {
     const resolveClient = createRequestResolver({ trustedProxies: TRUSTED });
-    const fake = { socket: null, headers: { 'x-forwarded-for': '203.0.113.9' } } as unknown as IncomingMessage;
+    const fake = {
+      socket: null,
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    } as unknown as IncomingMessage;
     expect(resolveClient(fake).ip).toBeUndefined();
     const closed = { socket: { remoteAddress: undefined }, headers: {} } as unknown as IncomingMessage;
     expect(resolveClient(closed).ip).toBeUndefined();
