@@ -65,14 +65,6 @@ export function clientIp(options?: ExpressClientIpOptions | ResolverLike): Reque
     onWarning,
   );
 
-  // One descriptor object, copied by defineProperty on every call: shadowing the prototype getter
-  // with an own data property (writable, so later middleware may still assign req.ip).
-  const ipDescriptor: PropertyDescriptor = {
-    value: undefined,
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  };
   // The app whose `trust proxy` was last checked: checked again only when a request comes from
   // another app (a router shared between apps, a mounted sub-app), so the steady state is one
   // reference comparison.
@@ -93,8 +85,15 @@ export function clientIp(options?: ExpressClientIpOptions | ResolverLike): Reque
     context.resolution = resolution;
     req.clientIp = resolution.ip;
     if (setReqIp) {
-      ipDescriptor.value = resolution.ip;
-      Object.defineProperty(req, 'ip', ipDescriptor);
+      // Express defines `ip` as a getter on its request prototype (no setter), so assignment cannot
+      // shadow it: an own data property does, and stays writable for later middleware. A descriptor
+      // literal measured ~20% faster than one shared, mutated descriptor (bench/express-req-ip.ts).
+      Object.defineProperty(req, 'ip', {
+        value: resolution.ip,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
     }
     next();
   };
