@@ -121,8 +121,14 @@ export function parseHeaderLine(line: string, flag: string): { name: string; val
 /**
  * Prints an error the way every subcommand does and returns its exit code: usage and configuration
  * errors (2) are one line each, without a stack trace; anything else is a runtime failure (1).
+ * `flags` maps an option's top-level key to the flag that sets it, for ConfigError lines.
  */
-export function reportCliError(command: string, error: unknown, stderr: NodeJS.WritableStream): number {
+export function reportCliError(
+  command: string,
+  error: unknown,
+  stderr: NodeJS.WritableStream,
+  flags: Readonly<Record<string, string>> = {},
+): number {
   if (error instanceof UsageError) {
     stderr.write(`realip ${command}: ${error.message}\nRun realip ${command} --help for usage.\n`);
     return 2;
@@ -130,7 +136,11 @@ export function reportCliError(command: string, error: unknown, stderr: NodeJS.W
   if (error instanceof ConfigError) {
     stderr.write(`realip ${command}: invalid options (${error.code}):\n`);
     for (const issue of error.issues) {
-      stderr.write(`  ${issue.path ? `${issue.path}: ` : ''}${issue.message}\n`);
+      // The option's top-level key names the flag that set it: `trustedProxies[1] (--trust)`.
+      const key = /^[A-Za-z]+/.exec(issue.path)?.[0];
+      const flag =
+        key !== undefined && Object.prototype.hasOwnProperty.call(flags, key) ? ` (${flags[key]})` : '';
+      stderr.write(`  ${issue.path ? `${issue.path}${flag}: ` : ''}${issue.message}\n`);
     }
     return 2;
   }

@@ -24,7 +24,7 @@ const OPTIONS: CliOptions = {
     multiple: true,
     value: 'RULE',
     description:
-      'a trusted proxy: IP, CIDR or named range (loopback, linklocal, uniquelocal,\nprivate, ula, cgnat); repeat it or separate rules with commas',
+      'a trusted proxy: IP, CIDR or named range (loopback, linklocal,\nuniquelocal, private, ula, cgnat); repeat it or use commas',
   },
   remote: {
     type: 'string',
@@ -42,25 +42,40 @@ const OPTIONS: CliOptions = {
   header: {
     type: 'string',
     value: 'NAME',
-    description: 'the ONE header the trusted proxies write (default x-forwarded-for)',
+    description:
+      "the ONE header the trusted proxies write (default x-forwarded-for);\nwith --preset, the preset's header option where it has one",
   },
-  hops: { type: 'string', value: 'N', description: 'the client is the N-th entry from the right' },
+  hops: {
+    type: 'string',
+    value: 'N',
+    description:
+      "the client is the N-th entry from the right; with --preset, the\npreset's hops option (gcp-lb)",
+  },
   preset: {
     type: 'string',
     value: 'NAME',
     description:
-      'provider preset: cloudflare, cloudfront, gcp-lb, aws-alb, azure-front-door,\nakamai, fastly, ingress-nginx',
+      'provider preset: cloudflare, cloudfront, gcp-lb, aws-alb,\nazure-front-door, akamai, fastly, ingress-nginx',
   },
   'require-header': {
     type: 'string',
+    multiple: true,
     value: "'NAME: VALUE'",
-    description: "preset tenant check (e.g. 'X-Azure-FDID: <id>'); needs --preset",
+    description:
+      "preset tenant check, e.g. 'X-Azure-FDID: <id>' (repeat to accept\nseveral values while rotating a secret); needs --preset",
+  },
+  tenant: {
+    type: 'string',
+    multiple: true,
+    value: 'VALUE',
+    description:
+      "preset tenant check on the preset's own header (azure-front-door:\nX-Azure-FDID); repeatable; needs --preset",
   },
   'preset-option': {
     type: 'string',
     multiple: true,
     value: 'KEY=VALUE',
-    description: 'any other preset option; VALUE is read as JSON when it parses, else as text',
+    description: 'any other preset option; VALUE is read as JSON when it\nparses, else as text',
   },
   'max-entries': { type: 'string', value: 'N', description: 'cap on header entries walked (default 16)' },
   'max-header-bytes': {
@@ -77,8 +92,19 @@ const OPTIONS: CliOptions = {
     value: 'ADDRESS',
     description: 'the PROXY protocol source address, when the connection carried one',
   },
-  json: { type: 'boolean', description: 'print the result as JSON (every Resolution field + explanation)' },
+  json: { type: 'boolean', description: 'print the result as JSON (Resolution fields + explanation)' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
+};
+
+/** Which flag sets each resolver option (named in ConfigError lines). */
+const FLAG_OF_OPTION: Record<string, string> = {
+  trustedProxies: '--trust',
+  header: '--header',
+  hops: '--hops',
+  preset: '--preset',
+  maxEntries: '--max-entries',
+  maxHeaderBytes: '--max-header-bytes',
+  allowTrustAll: '--allow-trust-all',
 };
 
 const HELP = formatHelp(
@@ -146,9 +172,22 @@ export function buildExplainRequest(argv: readonly string[]): {
 
   const presetName = stringValue(values, 'preset');
   const presetExtras: Record<string, unknown> = {};
-  const requireHeader = stringValue(values, 'require-header');
-  if (requireHeader !== undefined) {
-    presetExtras.requireHeader = parseHeaderLine(requireHeader, '--require-header');
+  const requireLines = stringValues(values, 'require-header').map((l) =>
+    parseHeaderLine(l, '--require-header'),
+  );
+  const tenants = stringValues(values, 'tenant');
+  if (requireLines.length > 0 && tenants.length > 0) {
+    throw new UsageError('use --require-header or --tenant, not both');
+  }
+  if (requireLines.length > 0) {
+    const name = requireLines[0]!.name;
+    if (requireLines.some((h) => h.name.toLowerCase() !== name.toLowerCase())) {
+      throw new UsageError('--require-header: every value must be for the same header name');
+    }
+    const v = requireLines.map((h) => h.value);
+    presetExtras.requireHeader = { name, value: v.length === 1 ? v[0] : v };
+  } else if (tenants.length > 0) {
+    presetExtras.requireHeader = { value: tenants.length === 1 ? tenants[0] : tenants };
   }
   for (const kv of stringValues(values, 'preset-option')) {
     const eq = kv.indexOf('=');
@@ -156,12 +195,17 @@ export function buildExplainRequest(argv: readonly string[]): {
     presetExtras[kv.slice(0, eq)] = parseLooseJson(kv.slice(eq + 1));
   }
   if (presetName !== undefined) {
+    // With a preset, --header and --hops are the preset's own sub-options (where it allows them).
+    if (options.header !== undefined) presetExtras.header = options.header;
+    if (options.hops !== undefined) presetExtras.hops = options.hops;
+    delete options.header;
+    delete options.hops;
     options.preset =
       Object.keys(presetExtras).length === 0
         ? (presetName as PresetName)
         : { ...presetExtras, name: presetName as PresetName };
   } else if (Object.keys(presetExtras).length > 0) {
-    throw new UsageError('--require-header and --preset-option need --preset');
+    throw new UsageError('--require-header, --tenant and --preset-option need --preset');
   }
 
   const remoteArg = stringValue(values, 'remote');
@@ -211,7 +255,7 @@ export function explainRequest(options: ResolverOptions, input: ResolveInput): E
   const onWarning = (w: RealipWarning): void => {
     warnings.push({ code: w.code, message: w.message });
   };
-  const resolver = createResolver({ ...options, onWarning });
+  const resolver = createResolver({ ...options, onWarning }, { path: '' });
   const r = resolver.resolve(input);
   return {
     ip: r.ip ?? null,
@@ -257,6 +301,6 @@ export async function run(argv: string[], io: ExplainIo = process): Promise<numb
     }
     return 0;
   } catch (error) {
-    return reportCliError('explain', error, io.stderr);
+    return reportCliError('explain', error, io.stderr, FLAG_OF_OPTION);
   }
 }

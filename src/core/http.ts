@@ -6,8 +6,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import type { Resolution, ResolveInput, ResolverOptions, RealipWarning, WarningHandler } from '../types.js';
+import type { Resolution, ResolveInput, ResolverOptions, WarningHandler } from '../types.js';
 import { createResolver } from './resolve.js';
+import { WarningEmitter } from './warnings.js';
 
 /**
  * Anything that resolves like `createResolver()`'s result. Adapters accept a prebuilt resolver so
@@ -15,7 +16,12 @@ import { createResolver } from './resolve.js';
  */
 export interface ResolverLike {
   resolve(input: ResolveInput): Resolution;
+  /** The resolver's warning channel (once per code, then counted); adapters report through it. */
+  warn?(code: string, message: string): void;
 }
+
+/** Reports an adapter warning: once per code, then counted. @internal */
+export type WarnFn = (code: string, message: string) => void;
 
 /** Options of {@link createRequestResolver}: the resolver's options, or `{ resolver }` to reuse one. */
 export type RequestResolverOptions = ResolverOptions | { resolver: ResolverLike };
@@ -44,10 +50,10 @@ export function splitAdapterOptions(
 ): {
   resolver: ResolverLike;
   adapter: Record<string, unknown>;
-  onWarning: WarningHandler | undefined;
+  warn: WarnFn;
 } {
   if (isResolverLike(input)) {
-    return { resolver: input, adapter: {}, onWarning: resolverWarningHandler(input) };
+    return { resolver: input, adapter: {}, warn: warnerFor(input, undefined) };
   }
   if (input !== undefined && (typeof input !== 'object' || input === null || Array.isArray(input))) {
     throw new ConfigError([
@@ -84,9 +90,24 @@ export function splitAdapterOptions(
     }
     if (issues.length > 0) throw new ConfigError(issues);
     const resolver = rest.resolver as ResolverLike;
-    return { resolver, adapter, onWarning: onWarning ?? resolverWarningHandler(resolver) };
+    return { resolver, adapter, warn: warnerFor(resolver, onWarning) };
   }
-  return { resolver: createResolver(rest as ResolverOptions), adapter, onWarning };
+  // Paths relative to the options object the user passed (`trustedProxies[2]`), not `resolve.`.
+  const resolver = createResolver(rest as ResolverOptions, { path: '' });
+  return { resolver, adapter, warn: warnerFor(resolver, undefined) };
+}
+
+/**
+ * Where adapter warnings go: an explicit `onWarning` next to a prebuilt resolver, else the
+ * resolver's own channel (so every warning of one configuration is counted in one place), else
+ * `process.emitWarning`, once per code.
+ */
+function warnerFor(resolver: ResolverLike, onWarning: WarningHandler | undefined): WarnFn {
+  if (onWarning === undefined && typeof resolver.warn === 'function') {
+    return (code, message) => resolver.warn!(code, message);
+  }
+  const emitter = new WarningEmitter(onWarning);
+  return (code, message) => emitter.emit(code, message);
 }
 
 /** Reads an optional boolean adapter option, collecting an issue when it has another type. @internal */
@@ -103,13 +124,6 @@ export function booleanOption(
     return fallback;
   }
   return value;
-}
-
-/** A prebuilt resolver's own `onWarning`, so adapter warnings go where its warnings go. */
-function resolverWarningHandler(resolver: ResolverLike): WarningHandler | undefined {
-  const options = (resolver as { options?: { onWarning?: unknown } }).options;
-  const handler = typeof options === 'object' && options !== null ? options.onWarning : undefined;
-  return typeof handler === 'function' ? (handler as WarningHandler) : undefined;
 }
 
 function describe(value: unknown): string {
@@ -151,40 +165,4 @@ export function createRequestResolver(
   return function resolveRequest(req: IncomingMessage): Resolution {
     return resolveIncoming(resolver, req);
   };
-}
-
-/**
- * A warning raised by an adapter (not by the resolver): emitted once, then counted.
- * @internal
- */
-export class OnceWarning {
-  private count = 0;
-
-  constructor(
-    private readonly code: string,
-    private readonly message: string,
-    private readonly handler: WarningHandler | undefined,
-  ) {}
-
-  /** Records one occurrence; emits on the first. */
-  raise(): void {
-    this.count++;
-    if (this.count !== 1) return;
-    const warning: RealipWarning = {
-      code: this.code,
-      message: this.message,
-      help: `docs/errors.md#${this.code.toLowerCase().replace(/_/g, '-')}`,
-      count: this.count,
-    };
-    if (this.handler !== undefined) {
-      this.handler(warning);
-    } else {
-      process.emitWarning(warning.message, { code: warning.code, detail: `See ${warning.help}` });
-    }
-  }
-
-  /** How many times the condition was seen. */
-  get seen(): number {
-    return this.count;
-  }
 }

@@ -4,13 +4,7 @@
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { Context } from '../core/context.js';
-import {
-  booleanOption,
-  OnceWarning,
-  resolveIncoming,
-  splitAdapterOptions,
-  type ResolverLike,
-} from '../core/http.js';
+import { booleanOption, resolveIncoming, splitAdapterOptions, type ResolverLike } from '../core/http.js';
 import type { ResolverOptions } from '../types.js';
 import './augment.js';
 
@@ -50,20 +44,17 @@ export const WRN_EXPRESS_TRUST_PROXY = 'WRN_REALIP_EXPRESS_TRUST_PROXY';
  * @throws ConfigError when the options are invalid (every problem at once).
  */
 export function clientIp(options?: ExpressClientIpOptions | ResolverLike): RequestHandler {
-  const { resolver, adapter, onWarning } = splitAdapterOptions(options, ADAPTER_KEYS);
+  const { resolver, adapter, warn } = splitAdapterOptions(options, ADAPTER_KEYS);
   const issues: ConfigIssue[] = [];
   const setReqIp = booleanOption(adapter, 'setReqIp', true, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
-  const trustProxyWarning = new OnceWarning(
-    WRN_EXPRESS_TRUST_PROXY,
+  const trustProxyMessage =
     "Express's `trust proxy` setting is enabled while realip resolves the client IP: two sources of " +
-      'truth disagree on who the client is (req.ips, req.protocol and req.hostname still follow ' +
-      '`trust proxy`' +
-      (setReqIp ? ')' : ', and so does req.ip because setReqIp is false)') +
-      ". Remove app.set('trust proxy', ...) and configure trustedProxies in realip only.",
-    onWarning,
-  );
+    'truth disagree on who the client is (req.ips, req.protocol and req.hostname still follow ' +
+    '`trust proxy`' +
+    (setReqIp ? ')' : ', and so does req.ip because setReqIp is false)') +
+    ". Remove app.set('trust proxy', ...) and configure trustedProxies in realip only.";
 
   // The app whose `trust proxy` was last checked: checked again only when a request comes from
   // another app (a router shared between apps, a mounted sub-app), so the steady state is one
@@ -74,7 +65,7 @@ export function clientIp(options?: ExpressClientIpOptions | ResolverLike): Reque
     const app = req.app as Application | undefined;
     if (app !== checkedApp && app !== undefined) {
       checkedApp = app;
-      if (expressTrustsProxies(app)) trustProxyWarning.raise();
+      if (expressTrustsProxies(app)) warn(WRN_EXPRESS_TRUST_PROXY, trustProxyMessage);
     }
     const resolution = resolveIncoming(resolver, req);
     let context = req.realip as Context | undefined;

@@ -10,7 +10,7 @@ import type {
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { Context } from '../core/context.js';
-import { OnceWarning, resolveIncoming, splitAdapterOptions, type ResolverLike } from '../core/http.js';
+import { resolveIncoming, splitAdapterOptions, type ResolverLike } from '../core/http.js';
 import type { ResolverOptions, WarningHandler } from '../types.js';
 import './augment.js';
 
@@ -39,17 +39,16 @@ const plugin: FastifyPluginCallback<FastifyClientIpOptions> = function realipCli
     done(error as Error);
     return;
   }
-  const { resolver, onWarning } = split;
+  const { resolver, warn } = split;
 
   if (fastifyTrustsProxies(fastify)) {
-    new OnceWarning(
+    warn(
       WRN_FASTIFY_TRUST_PROXY,
       "Fastify's `trustProxy` option is set while realip resolves the client IP: request.ip, " +
         'request.ips, request.host and request.protocol follow `trustProxy`, request.clientIp follows ' +
         'realip, and two sources of truth disagree on who the client is. Remove trustProxy and ' +
         'configure trustedProxies in realip only (read request.clientIp, not request.ip).',
-      onWarning,
-    ).raise();
+    );
   }
 
   // Declared up front (null, then assigned per request) so every request object has one shape.

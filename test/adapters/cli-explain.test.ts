@@ -100,7 +100,7 @@ describe('realip explain (spawned)', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/^realip explain: invalid options \(ERR_REALIP_CIDR_INVALID\):$/m);
-    expect(stderr).toMatch(/^ {2}trustedProxies\[0\]: .*10\.0\.0\/8/m);
+    expect(stderr).toMatch(/^ {2}trustedProxies\[0\] \(--trust\): .*10\.0\.0\/8/m);
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -150,6 +150,12 @@ describe('realip explain (arguments)', () => {
     ['--remote in a legacy form', ['--remote', '127.1'], /--remote: expected an IP address/],
     ['an empty --trust rule', ['--trust', '10.0.0.0/8,'], /--trust: empty rule/],
     ['--require-header without --preset', ['--require-header', 'X-Azure-FDID: abc'], /need --preset/],
+    ['--tenant without --preset', ['--tenant', 'abc'], /need --preset/],
+    [
+      '--require-header values for two names',
+      ['--preset', 'azure-front-door', '--require-header', 'A: 1', '--require-header', 'B: 2'],
+      /same header name/,
+    ],
     ['a malformed --preset-option', ['--preset', 'cloudflare', '--preset-option', 'novalue'], /KEY=VALUE/],
     ['an unknown preset', ['--preset', 'no-such-cdn', '--remote', '10.0.0.1'], /preset/],
     [
@@ -231,5 +237,84 @@ describe('realip explain (arguments)', () => {
   it('IPv4-mapped --remote is canonicalised', async () => {
     const { stdout } = await runInProcess(['--remote', '::ffff:198.51.100.4', '--json']);
     expect(JSON.parse(stdout)).toMatchObject({ ip: '198.51.100.4', peer: '198.51.100.4' });
+  });
+});
+
+describe('realip explain (presets)', () => {
+  it('--tenant and --require-header feed the preset tenant check', async () => {
+    const base = [
+      '--preset',
+      'azure-front-door',
+      '--trust',
+      '147.243.0.0/16',
+      '--remote',
+      '147.243.1.1',
+      '-H',
+      'X-Azure-SocketIP: 203.0.113.9',
+    ];
+    const ok = await runInProcess([...base, '--tenant', 'abc', '-H', 'X-Azure-FDID: abc', '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ip: '203.0.113.9', header: 'x-azure-socketip' });
+    const wrong = await runInProcess([
+      ...base,
+      '--require-header',
+      'X-Azure-FDID: abc',
+      '-H',
+      'X-Azure-FDID: other',
+      '--json',
+    ]);
+    expect(wrong.code).toBe(0);
+    expect(JSON.parse(wrong.stdout)).toMatchObject({ ip: '147.243.1.1', reason: 'tenant-mismatch' });
+    const both = await runInProcess([...base, '--tenant', 'a', '--require-header', 'X-Azure-FDID: b']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('not both');
+  });
+
+  it('a preset that needs deployment addresses fails with exit 2 and names the flag', async () => {
+    const { code, stderr } = await runInProcess(['--preset', 'azure-front-door', '--remote', '10.0.0.1']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^ {2}trustedProxies \(--trust\): /m);
+  });
+
+  it('--hops with --preset is the preset hops option', async () => {
+    const args = [
+      '--preset',
+      'gcp-lb',
+      '--remote',
+      '35.191.0.1',
+      '-H',
+      'X-Forwarded-For: 1.1.1.1, 203.0.113.9, 34.1.1.1',
+      '--json',
+    ];
+    expect(JSON.parse((await runInProcess(args)).stdout).ip).toBe('203.0.113.9');
+    expect(JSON.parse((await runInProcess([...args, '--hops', '3'])).stdout).ip).toBe('1.1.1.1');
+  });
+
+  it('warnings go to stderr in text mode and into "warnings" with --json', async () => {
+    const args = ['--remote', '10.0.0.1', '-H', 'X-Forwarded-For: 203.0.113.9'];
+    const text = await runInProcess(args);
+    expect(text.stderr).toMatch(/^warning WRN_REALIP_UNTRUSTED_FORWARDED: /m);
+    const json = await runInProcess([...args, '--json']);
+    expect(json.stderr).toBe('');
+    expect(JSON.parse(json.stdout).warnings.map((w: { code: string }) => w.code)).toEqual([
+      'WRN_REALIP_UNTRUSTED_FORWARDED',
+    ]);
+  });
+
+  it('repeated -H lines reach the resolver as separate values (ambiguous single-IP header)', async () => {
+    const { stdout } = await runInProcess([
+      '--trust',
+      '10.0.0.0/8',
+      '--header',
+      'x-real-ip',
+      '--remote',
+      '10.0.0.1',
+      '-H',
+      'X-Real-IP: 203.0.113.1',
+      '-H',
+      'X-Real-IP: 203.0.113.2',
+      '--json',
+    ]);
+    expect(JSON.parse(stdout)).toMatchObject({ ip: '10.0.0.1', complete: false, reason: 'ambiguous-header' });
   });
 });
