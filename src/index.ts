@@ -21,6 +21,7 @@ export {
   type ResolverLike,
   type RequestResolverOptions,
 } from './core/http.js';
+export type { RealipContext } from './types.js';
 // --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
 export {
   createResolver,
