@@ -160,7 +160,7 @@ beforeAll(async () => {
   }
   for (const peer of Object.keys(packed.peerDependencies ?? {})) linkFromRepo(peer);
   for (const name of ['express', 'fastify', '@types/node', '@types/express']) linkFromRepo(name);
-}, 300_000);
+}, 480_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
