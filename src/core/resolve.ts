@@ -457,7 +457,7 @@ class ResolverCore {
       }
       const gap = this.snatBucket < 0 ? SNAT_BUCKETS : Math.min(bucket - this.snatBucket, SNAT_BUCKETS);
       for (let k = 1; k <= gap; k++) {
-        const i = (((bucket - SNAT_BUCKETS + k) % SNAT_BUCKETS) + SNAT_BUCKETS) % SNAT_BUCKETS;
+        const i = (((bucket - gap + k) % SNAT_BUCKETS) + SNAT_BUCKETS) % SNAT_BUCKETS;
         this.snatTotal[i] = 0;
         this.snatNode[i] = 0;
       }
@@ -788,6 +788,19 @@ function intOption(
   return v;
 }
 
+function ruleList(issues: IssueCollector, at: string, v: unknown): readonly IpRule[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) {
+    issues.add(
+      at,
+      `expected an array of IPs, CIDRs or named ranges (got ${describe(v)})`,
+      'ERR_REALIP_OPTION_INVALID',
+    );
+    return [];
+  }
+  return v as readonly IpRule[];
+}
+
 function grammarOf(header: string): Grammar {
   if (header === 'x-forwarded-for') return LIST_XFF;
   if (header === 'forwarded') return LIST_FORWARDED;
@@ -853,12 +866,11 @@ function compile(options: unknown, path: string, extraKeys: readonly string[]): 
 
   // trustedProxies: compile, then refuse anything that trusts the whole Internet.
   const tpPath = joinPath(path, 'trustedProxies');
-  const userRules: readonly IpRule[] =
-    o.trustedProxies === undefined ? [] : (o.trustedProxies as readonly IpRule[]);
+  const userRules = ruleList(issues, tpPath, o.trustedProxies);
   const before = issues.issues.length;
   const userRanges = compileRanges(userRules, tpPath, issues);
   const userRulesOk = issues.issues.length === before;
-  if (Array.isArray(userRules) && !allowTrustAll) {
+  if (!allowTrustAll) {
     let flagged = false;
     userRules.forEach((rule, i) => {
       const text = typeof rule === 'string' ? rule : isPlainObject(rule) ? rule.cidr : undefined;
@@ -891,7 +903,7 @@ function compile(options: unknown, path: string, extraKeys: readonly string[]): 
     }
   }
 
-  const nodeRules: readonly IpRule[] = o.nodeCidrs === undefined ? [] : (o.nodeCidrs as readonly IpRule[]);
+  const nodeRules = ruleList(issues, joinPath(path, 'nodeCidrs'), o.nodeCidrs);
   const nodeRanges = compileRanges(nodeRules, joinPath(path, 'nodeCidrs'), issues);
 
   // Preset.
@@ -948,10 +960,7 @@ function compile(options: unknown, path: string, extraKeys: readonly string[]): 
           hops = intOption(issues, joinPath(pPath, 'hops'), pObj.hops, spec.hops, 1, maxEntries, 'ERR_REALIP_HOPS_INVALID'); // prettier-ignore
         }
       }
-      if (
-        spec.requiresTrustedProxies !== undefined &&
-        (!Array.isArray(userRules) || userRules.length === 0)
-      ) {
+      if (spec.requiresTrustedProxies !== undefined && userRules.length === 0) {
         issues.add(
           tpPath,
           `preset "${spec.name}" needs the addresses of your own deployment: ${spec.requiresTrustedProxies}`,
