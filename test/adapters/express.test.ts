@@ -125,6 +125,40 @@ describe.each(FRAMEWORKS)('%s', (_name, express) => {
     }
   });
 
+  it('mounted twice, the second run reuses the context object and the later answer wins', async () => {
+    const app = express();
+    let first: unknown;
+    app.use(clientIp({}));
+    app.use((req, _res, next) => {
+      first = req.realip;
+      next();
+    });
+    app.use(clientIp({ trustedProxies: TRUSTED }));
+    app.get('/ip', (req, res) => {
+      res.json({ same: req.realip === first, clientIp: req.clientIp, ip: req.ip });
+    });
+    const port = await serve(app);
+    const body = (await get(port, '/ip', '127.0.0.2', { 'x-forwarded-for': '198.51.100.3' })).json();
+    expect(body).toEqual({ same: true, clientIp: '198.51.100.3', ip: '198.51.100.3' });
+  });
+
+  it('works in a Router used without an app (no req.app)', async () => {
+    const router = express.Router();
+    router.use(clientIp({ trustedProxies: TRUSTED }));
+    router.get('/ip', (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ clientIp: req.clientIp, ip: req.ip }));
+    });
+    const port = await serve((req, res) =>
+      router(req, res, () => {
+        res.statusCode = 404;
+        res.end();
+      }),
+    );
+    const body = (await get(port, '/ip', '127.0.0.2', { 'x-forwarded-for': '198.51.100.4' })).json();
+    expect(body).toEqual({ clientIp: '198.51.100.4', ip: '198.51.100.4' });
+  });
+
   it('express-rate-limit with its default key counts per resolved client, not per proxy', async () => {
     const app = express();
     app.use(clientIp({ trustedProxies: TRUSTED }));
