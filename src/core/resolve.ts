@@ -161,6 +161,13 @@ function canonicalText(s: string, a: number, b: number, kind: IpKind): string {
   return formatIp(kind, W);
 }
 
+/**
+ * How the last `parsePeer` input relates to its canonical text: 1 when it is `::ffff:` followed
+ * by a plain dotted quad (canonical = slice(7)), 2 when it is a plain dotted quad (canonical = the
+ * input), 0 otherwise (format it).
+ */
+let peerForm = 0;
+
 /** Parses a socket/PROXY address into W, with a fast path for Node's dual-stack `::ffff:a.b.c.d`. */
 function parsePeer(s: string): IpKind {
   const n = s.length;
@@ -174,26 +181,26 @@ function parsePeer(s: string): IpKind {
     s.charCodeAt(4) === 0x66 &&
     s.charCodeAt(5) === 0x66
   ) {
+    // Strict parse (no port, no zone) of the tail: IPV4 means it is exactly a dotted quad.
     const k = parseIpInto(s, 7, n, W, 0);
-    if (k === IPV4) return k;
+    if (k === IPV4) {
+      peerForm = 1;
+      return k;
+    }
   }
-  return parseIpInto(s, 0, n, W, PARSE_ZONE);
+  const k = parseIpInto(s, 0, n, W, PARSE_ZONE);
+  // Without PARSE_PORT an IPv4 result written with its first dot in position 1-3 is a plain
+  // dotted quad (IPv6 spellings of a mapped address cannot have a dot that early).
+  peerForm =
+    k === IPV4 && (s.charCodeAt(1) === 0x2e || s.charCodeAt(2) === 0x2e || s.charCodeAt(3) === 0x2e) ? 2 : 0;
+  return k;
 }
 
+/** Canonical text of the address parsePeer just read (W still holds it). */
 function peerText(s: string, kind: IpKind): string {
-  if (kind === IPV4 && s.charCodeAt(0) === 0x3a && s.charCodeAt(6) === 0x3a) {
-    // "::ffff:" + a strictly parsed dotted quad (parsePeer's fast path).
-    let plain = true;
-    for (let i = 7; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c !== 0x2e && (c < 0x30 || c > 0x39)) {
-        plain = false;
-        break;
-      }
-    }
-    if (plain) return s.slice(7);
-  }
-  return canonicalText(s, 0, s.length, kind);
+  if (peerForm === 1) return s.slice(7);
+  if (peerForm === 2) return s;
+  return formatIp(kind, W);
 }
 
 /** Constant-time comparison (time depends on the expected value's length only). */
@@ -213,18 +220,21 @@ const EMPTY_HEADERS: Readonly<Record<string, string | string[] | undefined>> = O
 
 /** The answer, with the evidence needed to explain it later. */
 export class ClientResolution implements Resolution {
-  readonly ip: string | undefined;
-  readonly source: ResolutionSource;
-  readonly header: string | undefined;
-  readonly peer: string | undefined;
-  readonly complete: boolean;
-  readonly reason: ResolutionReason;
-  /** @internal */ readonly _core: ResolverCore;
-  /** @internal the peer text as given */ readonly _raw: string | undefined;
-  /** @internal the header value(s) as they were at resolve time */ readonly _hv: HeaderValue | undefined;
-  /** @internal */ readonly _hvRaw: boolean;
-  /** @internal Cloudflare: the cf-connecting-ipv6 value used */ readonly _aux: string | undefined;
-  /** @internal */ private _trace: Trace | undefined;
+  // `declare`: the constructor assigns every field in one order (one hidden class) without the
+  // per-instance field initializer that emitted class fields would add to the hot path.
+  declare readonly ip: string | undefined;
+  declare readonly source: ResolutionSource;
+  declare readonly header: string | undefined;
+  declare readonly peer: string | undefined;
+  declare readonly complete: boolean;
+  declare readonly reason: ResolutionReason;
+  /** @internal */ declare readonly _core: ResolverCore;
+  /** @internal the peer text as given */ declare readonly _raw: string | undefined;
+  /** @internal the header value(s) as they were at resolve time */ declare readonly _hv:
+    HeaderValue | undefined;
+  /** @internal */ declare readonly _hvRaw: boolean;
+  /** @internal Cloudflare: the cf-connecting-ipv6 value used */ declare readonly _aux: string | undefined;
+  /** @internal */ declare private _trace: Trace | undefined;
 
   constructor(
     core: ResolverCore,
