@@ -20,6 +20,9 @@ export interface ResolverLike {
   warn?(code: string, message: string): void;
 }
 
+/** The code of an adapter option with the wrong type or combination (as the resolver's own). */
+const OPTION_INVALID = 'ERR_REALIP_OPTION_INVALID';
+
 /** Reports an adapter warning: once per code, then counted. @internal */
 export type WarnFn = (code: string, message: string) => void;
 
@@ -60,6 +63,7 @@ export function splitAdapterOptions(
       {
         path: '',
         message: `options must be an object or a resolver from createResolver(), got ${describe(input)}`,
+        code: OPTION_INVALID,
       },
     ]);
   }
@@ -77,6 +81,7 @@ export function splitAdapterOptions(
       issues.push({
         path: 'resolver',
         message: `must be a resolver from createResolver(), got ${describe(rest.resolver)}`,
+        code: OPTION_INVALID,
       });
     }
     for (const key of Object.keys(rest)) {
@@ -85,6 +90,7 @@ export function splitAdapterOptions(
           path: key,
           message:
             'resolver options cannot be combined with a prebuilt `resolver`: configure it in createResolver()',
+          code: OPTION_INVALID,
         });
       }
     }
@@ -120,7 +126,7 @@ export function booleanOption(
   const value = adapter[key];
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') {
-    issues.push({ path: key, message: `must be a boolean, got ${describe(value)}` });
+    issues.push({ path: key, message: `must be a boolean, got ${describe(value)}`, code: OPTION_INVALID });
     return fallback;
   }
   return value;

@@ -314,7 +314,7 @@ describe('clientIp() options', () => {
       clientIp({ setReqIp: 'no' as unknown as boolean });
     } catch (error) {
       expect((error as ConfigError).issues).toEqual([
-        { path: 'setReqIp', message: 'must be a boolean, got "no"' },
+        { path: 'setReqIp', message: 'must be a boolean, got "no"', code: 'ERR_REALIP_OPTION_INVALID' },
       ]);
     }
   });
