@@ -53,7 +53,7 @@ function sh(
   command: string,
   args: string[],
   cwd: string,
-  timeout = 240_000,
+  timeout = 420_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
