@@ -266,20 +266,25 @@ export class HeaderScanner {
         this.started = true;
       }
       const s = this.line;
-      let p = this.pos;
+      const from = this.pos;
+      // Budget: characters below `floor` may not be examined.
+      const floor = from - (this.maxChars - this.chars);
+      let p = from;
       while (p > 0) {
         const c = s.charCodeAt(p - 1);
-        if (c !== 0x2c && !isOws(c)) {
+        if (c !== 0x2c && c !== 0x20 && c !== 0x09) {
+          this.chars += from - p;
           this.pos = p;
           return SCAN_ENTRY;
         }
-        if (this.chars >= this.maxChars) {
+        if (p <= floor) {
+          this.chars += from - p;
           this.pos = p;
           return SCAN_CAP;
         }
-        this.chars++;
         p--;
       }
+      this.chars += from;
       this.pos = 0;
       this.lineOpen = false;
     }
@@ -296,17 +301,18 @@ export class HeaderScanner {
   private nextXff(): ScanCode {
     const s = this.line;
     const end = this.pos;
+    const floor = end - (this.maxChars - this.chars);
     let p = end;
     while (p > 0) {
-      const c = s.charCodeAt(p - 1);
-      if (c === 0x2c) break;
-      if (this.chars >= this.maxChars) {
+      if (s.charCodeAt(p - 1) === 0x2c) break;
+      if (p <= floor) {
+        this.chars += end - p;
         this.pos = p;
         return SCAN_CAP;
       }
-      this.chars++;
       p--;
     }
+    this.chars += end - p;
     this.pos = p;
     if (p === 0) this.lineOpen = false;
     let start = p;

@@ -26,6 +26,7 @@ import {
   SCAN_BAD,
   SCAN_CAP,
   SCAN_END,
+  SCAN_ENTRY,
   SINGLE_AMBIGUOUS,
   SINGLE_CAP,
   SINGLE_ONE,
@@ -194,6 +195,15 @@ function parsePeer(s: string): IpKind {
   peerForm =
     k === IPV4 && (s.charCodeAt(1) === 0x2e || s.charCodeAt(2) === 0x2e || s.charCodeAt(3) === 0x2e) ? 2 : 0;
   return k;
+}
+
+/**
+ * Parses a header entry into W: the common plain form first (one strict pass), then the lenient
+ * forms (ports, brackets, zones) only when that fails.
+ */
+function parseEntry(s: string, a: number, b: number): IpKind {
+  const k = parseIpInto(s, a, b, W, 0);
+  return k !== NOT_IP ? k : parseIpInto(s, a, b, W, PARSE_LENIENT);
 }
 
 /** Canonical text of the address parsePeer just read (W still holds it). */
@@ -503,86 +513,121 @@ class ResolverCore {
 
     const sc = this.scanner!;
     sc.reset(hv, isRaw);
-    if (this.hops > 0) {
-      for (let n = 1; ; n++) {
-        const code = sc.next();
-        let reason: ResolutionReason | undefined;
-        let kind: IpKind = NOT_IP;
-        if (code === SCAN_END) reason = 'hops-short';
-        else if (code === SCAN_CAP) reason = 'cap';
-        else if (code === SCAN_BAD) reason = 'invalid-entry';
-        else {
-          kind = parseIpInto(sc.str, sc.start, sc.end, W, PARSE_LENIENT);
-          if (!isUsable(kind, W)) reason = 'invalid-entry';
-        }
-        if (reason !== undefined) {
-          if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
-          return new ClientResolution(this, undefined, source, undefined, peer, false, reason, raw, hv, isRaw, undefined); // prettier-ignore
-        }
-        const ip = canonicalText(sc.str, sc.start, sc.end, kind);
-        if (trace !== undefined) {
-          trace.addrs.push(ip);
-          trace.lines.push(
-            n < this.hops
-              ? `hop ${n}: ${name} entry ${n} from the right "${sc.str.slice(sc.start, sc.end)}" -> ${ip}, a proxy hop`
-              : `hop ${n}: ${name} entry ${n} from the right "${sc.str.slice(sc.start, sc.end)}" -> ${ip}: hops is ${this.hops}, so this is the client`,
-          );
-        }
-        if (n === this.hops) {
-          return new ClientResolution(this, ip, 'header', name, peer, true, 'hops', raw, hv, isRaw, undefined); // prettier-ignore
-        }
+    return this.hops > 0
+      ? this.walkHops(sc, peer, source, raw, hv, isRaw, trace)
+      : this.walkTrust(sc, peer, source, raw, hv, isRaw, trace);
+  }
+
+  /** `hops: N`: the N-th entry from the right, every entry before it a valid address. */
+  private walkHops(
+    sc: HeaderScanner,
+    peer: string,
+    source: ResolutionSource,
+    raw: string,
+    hv: HeaderValue,
+    isRaw: boolean,
+    trace: Trace | undefined,
+  ): ClientResolution {
+    for (let n = 1; ; n++) {
+      const code = sc.next();
+      const kind = code === SCAN_ENTRY ? parseEntry(sc.str, sc.start, sc.end) : NOT_IP;
+      if (!isUsable(kind, W)) {
+        const reason: ResolutionReason =
+          code === SCAN_END ? 'hops-short' : code === SCAN_CAP ? 'cap' : 'invalid-entry';
+        if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
+        return new ClientResolution(this, undefined, source, undefined, peer, false, reason, raw, hv, isRaw, undefined); // prettier-ignore
+      }
+      const ip = canonicalText(sc.str, sc.start, sc.end, kind);
+      if (trace !== undefined) this.traceEntry(trace, n, sc, ip, n < this.hops ? 'hop' : 'hops-client');
+      if (n === this.hops) {
+        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'hops', raw, hv, isRaw, undefined); // prettier-ignore
       }
     }
+  }
 
+  /** The trust walk: step left over trusted entries; the first untrusted one is the client. */
+  private walkTrust(
+    sc: HeaderScanner,
+    peer: string,
+    source: ResolutionSource,
+    raw: string,
+    hv: HeaderValue,
+    isRaw: boolean,
+    trace: Trace | undefined,
+  ): ClientResolution {
     const m = this.matcher!;
     let lastS = peer;
     let lastA = 0;
     let lastB = peer.length;
-    let atPeer = true;
     for (let n = 1; ; n++) {
       const code = sc.next();
-      let reason: ResolutionReason | undefined;
-      let kind: IpKind = NOT_IP;
-      if (code === SCAN_END) reason = n === 1 ? 'no-header' : 'all-trusted';
-      else if (code === SCAN_CAP) reason = 'cap';
-      else if (code === SCAN_BAD) reason = 'invalid-entry';
-      else {
-        kind = parseIpInto(sc.str, sc.start, sc.end, W, PARSE_LENIENT);
-        if (!isUsable(kind, W)) reason = 'invalid-entry';
-      }
-      if (reason !== undefined) {
-        if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
+      const kind = code === SCAN_ENTRY ? parseEntry(sc.str, sc.start, sc.end) : NOT_IP;
+      if (!isUsable(kind, W)) {
         // The client is the last address reached: never a non-IP, never past the stop.
-        if (atPeer) {
-          return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined); // prettier-ignore
-        }
-        const k = parseIpInto(lastS, lastA, lastB, W, PARSE_LENIENT);
-        const ip = canonicalText(lastS, lastA, lastB, k);
-        return new ClientResolution(this, ip, 'header', name, peer, reason === 'all-trusted', reason, raw, hv, isRaw, undefined); // prettier-ignore
+        return this.stopTrust(sc, code, n, peer, source, raw, hv, isRaw, lastS, lastA, lastB, trace);
       }
-      const trusted = m.hasParsed(kind, W);
-      if (!trusted) {
+      if (!m.hasParsed(kind, W)) {
         const ip = canonicalText(sc.str, sc.start, sc.end, kind);
-        if (trace !== undefined) {
-          trace.addrs.push(ip);
-          trace.lines.push(
-            `${name} entry ${n} from the right "${sc.str.slice(sc.start, sc.end)}" -> ${ip} is not trusted: it is the client`,
-          );
-        }
-        return new ClientResolution(this, ip, 'header', name, peer, true, 'untrusted-entry', raw, hv, isRaw, undefined); // prettier-ignore
+        if (trace !== undefined) this.traceEntry(trace, n, sc, ip, 'client');
+        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'untrusted-entry', raw, hv, isRaw, undefined); // prettier-ignore
       }
-      if (trace !== undefined) {
-        const ip = canonicalText(sc.str, sc.start, sc.end, kind);
-        trace.addrs.push(ip);
-        trace.lines.push(
-          `${name} entry ${n} from the right "${sc.str.slice(sc.start, sc.end)}" -> ${ip} is a trusted proxy: step left`,
-        );
-      }
+      if (trace !== undefined)
+        this.traceEntry(trace, n, sc, canonicalText(sc.str, sc.start, sc.end, kind), 'trusted');
       lastS = sc.str;
       lastA = sc.start;
       lastB = sc.end;
-      atPeer = false;
     }
+  }
+
+  private stopTrust(
+    sc: HeaderScanner,
+    code: number,
+    n: number,
+    peer: string,
+    source: ResolutionSource,
+    raw: string,
+    hv: HeaderValue,
+    isRaw: boolean,
+    lastS: string,
+    lastA: number,
+    lastB: number,
+    trace: Trace | undefined,
+  ): ClientResolution {
+    const reason: ResolutionReason =
+      code === SCAN_END
+        ? n === 1
+          ? 'no-header'
+          : 'all-trusted'
+        : code === SCAN_CAP
+          ? 'cap'
+          : 'invalid-entry';
+    if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
+    if (n === 1) {
+      return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined); // prettier-ignore
+    }
+    const k = parseEntry(lastS, lastA, lastB);
+    const ip = canonicalText(lastS, lastA, lastB, k);
+    return new ClientResolution(this, ip, 'header', this.header, peer, reason === 'all-trusted', reason, raw, hv, isRaw, undefined); // prettier-ignore
+  }
+
+  private traceEntry(
+    trace: Trace,
+    n: number,
+    sc: HeaderScanner,
+    ip: string,
+    verdict: 'client' | 'trusted' | 'hop' | 'hops-client',
+  ): void {
+    const at = `${this.header} entry ${n} from the right "${sc.str.slice(sc.start, sc.end)}" -> ${ip}`;
+    trace.addrs.push(ip);
+    trace.lines.push(
+      verdict === 'client'
+        ? `${at} is not trusted: it is the client`
+        : verdict === 'trusted'
+          ? `${at} is a trusted proxy: step left`
+          : verdict === 'hop'
+            ? `hop ${n}: ${at}, a proxy hop`
+            : `hop ${n}: ${at}: hops is ${this.hops}, so this is the client`,
+    );
   }
 
   private traceStop(
