@@ -14,6 +14,14 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
+export {
+  createRequestResolver,
+  isResolverLike,
+  type ResolverLike,
+  type RequestResolverOptions,
+} from './core/http.js';
+export type { RealipContext } from './types.js';
 // --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
 export {
   createResolver,
