@@ -3,17 +3,19 @@
  * policy, compiled once into a function of (client IP, geo facts, URL).
  *
  * Order of evaluation (first step that decides wins):
- *   1. exempt path                      -> allow  (`exempt`)
- *   2. client IP undefined / not an IP  -> `undeterminable` policy (default deny)
- *   3. deny rules (CIDRs, lists)        -> deny   (`deny-list`, rule `deny[i]` or `list:name`)
- *   4. deny countries                   -> deny   (`country-deny`, rule `country:XX`)
- *   5. country unknown while countries are configured and matter -> `unknownCountry` (default deny)
- *   6. allow rules (CIDRs, lists)       -> allow  (`allow-list`)
- *   7. allow countries                  -> allow  (`country-allow`)
+ *   1. exempt path                          -> allow (`exempt`)
+ *   2. client IP undefined or not an IP     -> `undeterminable` policy, default deny (`undeterminable`)
+ *   3. deny rules (CIDRs, lists)            -> deny  (`deny-list`, rule `deny[i]` or `list:name`)
+ *   4. deny countries                       -> deny  (`country-deny`, rule `country:XX`)
+ *   5. country unknown, deny countries set, `unknownCountry: 'deny'` -> deny (`country-unknown`)
+ *   6. allow rules (CIDRs, lists)           -> allow (`allow-list`, rule `allow[i]` or `list:name`)
+ *   7. allow countries                      -> allow (`country-allow`, rule `country:XX`)
  *   8. no allow rules and no allow countries -> allow (`no-allow-list`)
- *   9. otherwise                        -> deny   (`not-allowed`, or `country-not-allowed` when only
- *                                                  countries are allow-listed)
- * Deny always wins over allow; the two allow lists are alternatives (an address passes if either
+ *   9. country unknown, allow countries set -> `unknownCountry` policy (`country-unknown`)
+ *  10. otherwise                            -> deny  (`not-allowed`; `country-not-allowed` when only
+ *                                              countries are allow-listed)
+ * A country is unknown when `geo.country` is missing and `geo.network` (private, loopback, ...)
+ * is not set. Deny always wins over allow; the two allow lists are alternatives (an address passes if either
  * admits it).
  */
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
@@ -199,8 +201,10 @@ function compileSide(
   rules: readonly IpRuleOrList[] | undefined,
   path: string,
   lists: IpLists | undefined,
-  issues: IssueCollector,
+  allIssues: IssueCollector,
 ): RuleSet {
+  // Collected apart, then reported in rule order (list references are checked before CIDRs).
+  const issues = new IssueCollector();
   const at = joinPath(path, side);
   const allowed = side === 'allow';
   const reason = allowed ? 'allow-list' : 'deny-list';
@@ -242,6 +246,10 @@ function compileSide(
     });
   }
   const ranges = compileLabelledRanges(entries, at, issues);
+  const position = (p: string) => Number(/^\[(\d+)\]/.exec(p.slice(at.length))?.[1] ?? -1);
+  const sorted = issues.issues.map((issue, i) => ({ issue, i, pos: position(issue.path) }));
+  sorted.sort((a, b) => a.pos - b.pos || a.i - b.i);
+  for (const { issue } of sorted) allIssues.add(issue.path, issue.message, issue.code);
   return new RuleSet(
     side,
     labelledMatcherFromRanges(ranges),
@@ -291,7 +299,7 @@ class Policy implements AccessPolicy {
   private readonly noAllowListDecision = decision(true, 'no-allow-list');
   private readonly notAllowedDecision: AccessDecision;
   private readonly hasAllow: boolean;
-  private readonly unknownMatters: boolean;
+  private readonly denyUnknownFirst: boolean;
   private readonly deniedHeaders = Object.freeze({
     'content-type': PROBLEM_CONTENT_TYPE,
     // A denial depends on the client address: no shared cache may store it for others.
@@ -316,9 +324,9 @@ class Policy implements AccessPolicy {
     this.undeterminableDecision = decision(undeterminable === 'allow', 'undeterminable');
     this.usesCountries = denyCountries.size > 0 || allowCountries.size > 0;
     this.hasAllow = allowRules.size > 0 || allowCountries.size > 0;
-    // An unknown country only matters when it could change the outcome: a country deny list
-    // exists, or the country allow list is the only way left to get in.
-    this.unknownMatters = denyCountries.size > 0 || allowCountries.size > 0;
+    // With a country deny-list, an unknown country could be a denied one: under the default
+    // policy that is decided before any allow rule, since deny wins over allow.
+    this.denyUnknownFirst = denyCountries.size > 0 && unknownCountry === 'deny';
     this.unknownCountryDecision = this.usesCountries
       ? decision(unknownCountry === 'allow', 'country-unknown')
       : undefined;
@@ -349,7 +357,7 @@ class Policy implements AccessPolicy {
       }
     }
     // A deny-listed country cannot be ruled out for an unknown country: decide before any allow.
-    if (unknown && this.denyCountries.size > 0) return this.unknownCountryDecision!;
+    if (unknown && this.denyUnknownFirst) return this.unknownCountryDecision!;
     const allowed = this.allowRules.match(kind, w);
     if (allowed !== undefined) return allowed;
     if (country !== undefined) {
@@ -357,7 +365,8 @@ class Policy implements AccessPolicy {
       if (d !== undefined) return d;
     }
     if (!this.hasAllow) return this.noAllowListDecision;
-    if (unknown && this.unknownMatters) return this.unknownCountryDecision!;
+    // Only the country allow-list could still admit it: the unknown-country policy decides.
+    if (unknown && this.allowCountries.size > 0) return this.unknownCountryDecision!;
     return this.notAllowedDecision;
   }
 
@@ -439,8 +448,8 @@ export function createAccessPolicy(
     }
   }
 
-  const deny = compileSide('deny', options.deny, path, lists, issues);
   const allow = compileSide('allow', options.allow, path, lists, issues);
+  const deny = compileSide('deny', options.deny, path, lists, issues);
 
   const countries = options.countries;
   let denyCountries = new Map<string, AccessDecision>();

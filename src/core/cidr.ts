@@ -237,7 +237,12 @@ function compileRule(
       issues.add(ep, x, 'ERR_REALIP_CIDR_INVALID');
       return;
     }
-    if (x.kind !== c.kind || x.first < c.first || x.last > c.last) {
+    // An IPv4-mapped except (`::ffff:10.0.0.0/104` parses as 10.0.0.0/8) inside an IPv6 block is
+    // compared in IPv6 space.
+    const mapped = c.kind === 6 && x.kind === IPV4;
+    const xFirst = mapped ? MAPPED_FIRST | x.first : x.first;
+    const xLast = mapped ? MAPPED_FIRST | x.last : x.last;
+    if ((x.kind !== c.kind && !mapped) || xFirst < c.first || xLast > c.last) {
       issues.add(
         ep,
         `"${e}" is not inside the block's cidr ${c.text} (Kubernetes rejects this too)`,
@@ -245,6 +250,7 @@ function compileRule(
       );
       return;
     }
+    if (mapped) own6 = subtract(own6, [xFirst, xLast]);
     emitCidr(x, (kind, lo, hi) => {
       if (kind === IPV4) own4 = subtract(own4, [lo, hi]);
       else own6 = subtract(own6, [lo, hi]);
