@@ -57,7 +57,8 @@ const plugin: FastifyPluginCallback<FastifyAccessOptions> = (fastify, options, d
 
   const sendDefault = (request: FastifyRequest, reply: FastifyReply, d: AccessDecision) => {
     const denial = policy.denial(d, request.realip.resolution?.ip);
-    reply.code(denial.status).headers(denial.headers).send(denial.body);
+    // A Buffer keeps the content type exactly as set (a string gets "; charset=utf-8" appended).
+    reply.code(denial.status).headers(denial.headers).send(Buffer.from(denial.body));
   };
 
   fastify.addHook('onRequest', (request, reply, next) => {
