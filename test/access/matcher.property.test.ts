@@ -193,6 +193,72 @@ describe('matcher vs brute force', () => {
     );
   });
 
+  it('agrees on large sets too (over 1,024 ranges per family: the prefix-indexed search)', () => {
+    // Dense clusters (many small networks in a few /16s and /32s) and scattered networks.
+    const dense4 = fc
+      .tuple(
+        fc.constantFrom(0x0a000000n, 0x0a010000n, 0xc0a80000n, 0x64400000n, 0xcb007100n),
+        fc.bigInt(0n, 0xffffn),
+        fc.integer({ min: 26, max: 32 }),
+      )
+      .map(([b, r, p]) => ({ kind: 4 as const, value: b | r, prefix: p }));
+    const dense6 = fc
+      .tuple(
+        fc.constantFrom(0x20010db8n << 96n, 0x2a001450n << 96n, MAPPED),
+        fc.bigInt(0n, (1n << 96n) - 1n),
+        fc.integer({ min: 64, max: 128 }),
+      )
+      .map(([b, r, p]) =>
+        b === MAPPED
+          ? { kind: 6 as const, value: b | (r & V4_ALL), prefix: Math.max(p, 120) }
+          : { kind: 6 as const, value: b | r, prefix: p },
+      );
+    // Scattered IPv6 networks stay in 2000::/3, away from the IPv4-mapped space (a short prefix
+    // there would cover all of IPv4 and merge the IPv4 ranges into one).
+    const scattered = genNet.map((n) => ({
+      kind: n.kind,
+      value: n.kind === 4 ? n.value : (n.value & ((1n << 125n) - 1n)) | (1n << 125n),
+      prefix: Math.max(n.prefix, n.kind === 4 ? 20 : 56),
+    }));
+    fc.assert(
+      fc.property(
+        // noBias: fast-check otherwise favours small values, and the "dense" networks would repeat.
+        fc.noBias(
+          fc.array(
+            fc.oneof(
+              { weight: 4, arbitrary: dense4 },
+              { weight: 4, arbitrary: dense6 },
+              { weight: 1, arbitrary: scattered },
+            ),
+            { minLength: 4000, maxLength: 4500 },
+          ),
+        ),
+        fc.array(fc.nat(), { minLength: 150, maxLength: 150 }),
+        extraAddresses,
+        (nets, picks, extra) => {
+          const rules: GenRule[] = nets.map((n) => ({
+            net: netOf(n.kind, n.value, n.prefix),
+            except: [],
+            rule: formatNet(n.kind, n.value, n.prefix, 0),
+          }));
+          const matcher = createIpMatcher(rules.map((r) => r.rule));
+          const v6Ranges = matcher.describe().filter((d) => d.includes(':')).length;
+          expect({ v4: matcher.rangeCount - v6Ranges > 1024, v6: v6Ranges > 1024 }).toEqual({
+            v4: true,
+            v6: true,
+          });
+          const sampled = picks.map((p) => rules[p % rules.length]!);
+          for (const [text, kind, v] of addressesFor(sampled, extra, [2, 5, 7])) {
+            const want = rules.some((r) => refMatch(r, kind, v));
+            if (matcher.has(text) !== want) throw new Error(`has(${text}) = ${!want}, expected ${want}`);
+          }
+        },
+      ),
+      // No shrinking: a counterexample of 3,000 rules shrinks for minutes; the message names the address.
+      { numRuns: 6, endOnFailure: true },
+    );
+  });
+
   it('has() is false for anything that is not an IP', () => {
     const matcher = createIpMatcher(['0.0.0.0/0', '::/0']);
     fc.assert(
