@@ -44,3 +44,24 @@ export type {
   RealipWarning,
   WarningHandler,
 } from './types.js';
+// Access: CIDR and country allow/deny, named IP lists with hot reload.
+export {
+  createAccessPolicy,
+  type AccessOptions,
+  type AccessPolicy,
+  type AccessDenial,
+  type CountryRules,
+} from './core/access.js';
+export {
+  createIpLists,
+  type ManagedIpLists,
+  type IpListDefinitions,
+  type IpListDefinition,
+  type IpListFile,
+  type IpListInline,
+  type IpListsOptions,
+  type IpListStats,
+  type IpListReloadError,
+  type IpListReloadEvent,
+} from './core/lists.js';
+export type { AccessDecision, IpLists, IpLookup, IpRuleOrList, ListRef } from './types.js';

@@ -194,9 +194,9 @@ export type UndeterminablePolicy = 'deny' | 'allow';
 /** The access stage's verdict. */
 export interface AccessDecision {
   readonly allowed: boolean;
-  /** Why: `deny-list`, `not-allowed`, `allow-list`, `no-allow-list`, `country-deny`, `country-not-allowed`, `undeterminable`, `exempt`. */
+  /** Why: `deny-list`, `not-allowed`, `allow-list`, `no-allow-list`, `country-deny`, `country-not-allowed`, `undeterminable`, `exempt`, `country-allow`, `country-unknown`. */
   readonly reason: string;
-  /** The list or rule that decided, when one did (e.g. `deny[3]` or a list name). */
+  /** The list or rule that decided, when one did (e.g. `deny[3]`, `list:partners`, `country:RU`). */
   readonly rule?: string | undefined;
 }
 
