@@ -1,0 +1,97 @@
+/**
+ * The contract between the limiter and its stores (memory here, Redis in `realip/redis`).
+ *
+ * The limiter compiles tiers into {@link TierPlan}s; a store binds to them once (validating what it
+ * can honour and claiming each policy's key prefix), then answers `consume()` per request by
+ * filling an {@link Outcome}. Stores never decide the HTTP response.
+ */
+import type { IssueCollector } from '../../errors.js';
+
+/** One compiled limit of a tier. */
+export interface PolicyPlan {
+  /** Policy name as advertised in `RateLimit-Policy` (unique within the limiter). */
+  readonly name: string;
+  /** Requests per `duration` (leak rate with `burst`). */
+  readonly points: number;
+  /** Seconds. */
+  readonly duration: number;
+  readonly durationMs: number;
+  /** Extra requests admitted at once; `undefined` for a fixed window. */
+  readonly burst: number | undefined;
+  /** True for nginx `limit_req` semantics (`burst` set). */
+  readonly gcra: boolean;
+  /** Leak rate in milli-requests per second (`floor(points * 1000 / duration)`), GCRA only. */
+  readonly rate: number;
+  /** `burst * 1000`, GCRA only. */
+  readonly burstMilli: number;
+  /** Key prefix of this policy inside the store (limiter prefix + policy name + `:`). */
+  readonly prefix: string;
+  /** Option path, for configuration errors. */
+  readonly path: string;
+}
+
+/** One compiled tier: its limits in order. */
+export interface TierPlan {
+  readonly index: number;
+  readonly name: string;
+  readonly policies: readonly PolicyPlan[];
+  /** True when at least one policy is a fixed window / a GCRA limit. */
+  readonly hasWindow: boolean;
+  readonly hasGcra: boolean;
+}
+
+/** What a store reports for one request, per policy of the tier (same order as `tier.policies`). */
+export class Outcome {
+  /** True when every policy admitted the request. */
+  admitted = true;
+  /** Requests still admitted now, per policy. */
+  readonly remaining: number[];
+  /** Milliseconds until the policy's quota resets / until it admits again when over. */
+  readonly resetMs: number[];
+  /** True for each policy that rejected the request. */
+  readonly over: boolean[];
+  /** True for each policy that rejected it for the first time in its window (for `onLimited`). */
+  readonly first: boolean[];
+
+  constructor(n: number) {
+    this.remaining = new Array<number>(n).fill(0);
+    this.resetMs = new Array<number>(n).fill(0);
+    this.over = new Array<boolean>(n).fill(false);
+    this.first = new Array<boolean>(n).fill(false);
+  }
+}
+
+/** What `bind()` gets besides the tiers. */
+export interface BindContext {
+  /** Option path of the limiter (`rateLimit`), for issues. */
+  readonly path: string;
+  readonly issues: IssueCollector;
+  /** The limiter's `maxKeys` (memory stores). */
+  readonly maxKeys: number;
+  /** The limiter's clock (ms); stores with their own clock may ignore it. */
+  readonly clock: () => number;
+}
+
+/** A store bound to one limiter's tiers. */
+export interface StoreBinding {
+  /**
+   * Counts one request of `key` against every policy of `tier` and fills `out`. Memory stores
+   * answer synchronously; remote stores return a promise that rejects on a store error.
+   */
+  consume(tier: TierPlan, key: string, out: Outcome): void | Promise<void>;
+  /** Releases the prefixes this binding claimed (and timers, connections it owns). */
+  close(): Promise<void>;
+}
+
+/** A rate-limit store: `'memory'` is built in; `createRedisStore()` comes from `realip/redis`. */
+export interface RateLimitStore {
+  /** `'memory'`, `'redis'`, ... (for logs and metrics). */
+  readonly kind: string;
+  /** True for stores that can fail (network): the limiter then applies `storeFailure`. */
+  readonly remote: boolean;
+  /**
+   * Validates the tiers against what the store can honour (reporting into `context.issues`) and
+   * claims each policy's prefix; two policies with one prefix are a configuration error.
+   */
+  bind(tiers: readonly TierPlan[], context: BindContext): StoreBinding;
+}
