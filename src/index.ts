@@ -14,3 +14,25 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// Rate limiting (rateLimit stage)
+export {
+  createRateLimiter,
+  RateLimitDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+  type RateLimitKeyFunction,
+  type RateLimitedEvent,
+  type RateLimitStoreErrorEvent,
+  type RateLimitStats,
+  type RateLimitSource,
+  type StoreFailurePolicy,
+} from './core/rate-limit/limiter.js';
+export { rateLimitKey } from './core/rate-limit/keys.js';
+export type {
+  RateLimitStore,
+  StoreBinding,
+  TierPlan,
+  PolicyPlan,
+  BindContext,
+} from './core/rate-limit/store.js';
+export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';

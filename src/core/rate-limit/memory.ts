@@ -7,15 +7,8 @@
  * with no object per key and no timer per key (rate-limiter-flexible's memory store keeps both).
  * State left behind by quiet keys is harmless: an expired window or a drained bucket reads as new.
  */
-import {
-  NO_STATE,
-  candidateExcess,
-  isOverBurst,
-  msToDrain,
-  msUntilAdmitted,
-  nextLast,
-  remainingAfter,
-} from './gcra.js';
+import { NO_STATE, candidateExcess, isOverBurst, nextLast } from './gcra.js';
+import { reportGcra, reportWindow } from './store.js';
 import type { BindContext, Outcome, RateLimitStore, StoreBinding, TierPlan } from './store.js';
 
 const INITIAL_SLOTS = 1024;
@@ -163,11 +156,7 @@ export function consumeSlot(table: LruTable, slot: number, tier: TierPlan, now: 
         cells[o + 1] = now + p.durationMs;
       }
       const count = ++cells[o]!;
-      const over = count > p.points;
-      out.remaining[i] = over ? 0 : p.points - count;
-      out.resetMs[i] = cells[o + 1]! - now;
-      out.over[i] = over;
-      out.first[i] = count === p.points + 1;
+      const over = reportWindow(out, i, p, count, cells[o + 1]! - now);
       if (over) admitted = false;
     }
   }
@@ -187,27 +176,15 @@ export function consumeSlot(table: LruTable, slot: number, tier: TierPlan, now: 
       if (!p.gcra) continue;
       const o = base + i * CELLS;
       const e = out.remaining[i]!;
+      let rejections = 0;
       if (admitted) {
         cells[o + 1] = nextLast(cells[o]!, cells[o + 1]!, now);
         cells[o] = e;
         cells[o + 2] = 0;
-        out.remaining[i] = remainingAfter(e, p.burstMilli);
-        out.resetMs[i] = msToDrain(e, p.rate);
-        out.over[i] = false;
-        out.first[i] = false;
       } else if (isOverBurst(e, p.burstMilli)) {
-        const rejections = ++cells[o + 2]!;
-        out.remaining[i] = 0;
-        out.resetMs[i] = msUntilAdmitted(e, p.burstMilli, p.rate);
-        out.over[i] = true;
-        out.first[i] = rejections === 1;
-      } else {
-        // This limit would admit it; another one did not, so nothing was charged here.
-        out.remaining[i] = remainingAfter(e, p.burstMilli) + 1;
-        out.resetMs[i] = msToDrain(e - 1000, p.rate);
-        out.over[i] = false;
-        out.first[i] = false;
+        rejections = ++cells[o + 2]!;
       }
+      reportGcra(out, i, p, e, admitted, rejections);
     }
   }
   out.admitted = admitted;

@@ -6,6 +6,7 @@
  * filling an {@link Outcome}. Stores never decide the HTTP response.
  */
 import type { IssueCollector } from '../../errors.js';
+import { msToDrain, msUntilAdmitted, remainingAfter } from './gcra.js';
 
 /** One compiled limit of a tier. */
 export interface PolicyPlan {
@@ -94,4 +95,45 @@ export interface RateLimitStore {
    * claims each policy's prefix; two policies with one prefix are a configuration error.
    */
   bind(tiers: readonly TierPlan[], context: BindContext): StoreBinding;
+}
+
+/**
+ * Fills policy `i` of `out` for a burst (GCRA) limit, given the candidate excess `c` nginx computed
+ * for this request, whether the request was admitted overall, and the key's rejection count.
+ */
+export function reportGcra(
+  out: Outcome,
+  i: number,
+  p: PolicyPlan,
+  c: number,
+  admitted: boolean,
+  rejections: number,
+): void {
+  if (admitted) {
+    out.remaining[i] = remainingAfter(c, p.burstMilli);
+    out.resetMs[i] = msToDrain(c, p.rate);
+    out.over[i] = false;
+    out.first[i] = false;
+  } else if (c > p.burstMilli) {
+    out.remaining[i] = 0;
+    out.resetMs[i] = msUntilAdmitted(c, p.burstMilli, p.rate);
+    out.over[i] = true;
+    out.first[i] = rejections === 1;
+  } else {
+    // This limit would admit it; another one did not, so nothing was charged here.
+    out.remaining[i] = remainingAfter(c, p.burstMilli) + 1;
+    out.resetMs[i] = msToDrain(c - 1000, p.rate);
+    out.over[i] = false;
+    out.first[i] = false;
+  }
+}
+
+/** Fills policy `i` of `out` for a fixed window, from the count after this request and the ms left. */
+export function reportWindow(out: Outcome, i: number, p: PolicyPlan, count: number, msLeft: number): boolean {
+  const over = count > p.points;
+  out.remaining[i] = over ? 0 : p.points - count;
+  out.resetMs[i] = msLeft > 0 ? msLeft : 0;
+  out.over[i] = over;
+  out.first[i] = count === p.points + 1;
+  return over;
 }
