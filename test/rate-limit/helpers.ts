@@ -1,4 +1,5 @@
 /** Shared helpers for rate-limit tests: a fake clock, contexts, and an independent nginx model. */
+import { request } from 'node:http';
 import { createContext } from '../../src/core/context.js';
 import type { GeoInfo, RealipContext, Resolution } from '../../src/types.js';
 
@@ -53,4 +54,24 @@ export function nginxModel(ratePerSec: number | { perMinute: number }, burst: nu
 /** '.' admitted, 'x' rejected. */
 export function pattern(results: boolean[]): string {
   return results.map((ok) => (ok ? '.' : 'x')).join('');
+}
+
+export interface HttpResult {
+  status: number;
+  headers: import('node:http').IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request over a fresh connection from `localAddress` (127.0.0.x is the client IP). */
+export function httpGet(port: number, path: string, localAddress = '127.0.0.1'): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, localAddress, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -169,6 +169,23 @@ export class RateLimitDecision implements RateLimitInfo {
     this.ip = ip;
     this.outcome = new Outcome(plan.policies.length);
   }
+
+  /** The public fields only (logs serialise `req.realip`; the compiled plan stays out). */
+  toJSON(): RateLimitInfo & { retryAfter?: number; violated?: readonly string[] } {
+    const { tier, limit, remaining, resetMs, limited, source } = this;
+    return limited
+      ? {
+          tier,
+          limit,
+          remaining,
+          resetMs,
+          limited,
+          source,
+          retryAfter: this.retryAfter,
+          violated: this.violated,
+        }
+      : { tier, limit, remaining, resetMs, limited, source };
+  }
 }
 
 const NONE: readonly string[] = Object.freeze([]);
