@@ -9,7 +9,6 @@
  * up (a client that waits `t` seconds never arrives early); `Retry-After` is at least 1.
  */
 import type { Outcome } from './store.js';
-import { sfString } from './tiers.js';
 import type { TierPlan } from './store.js';
 
 /** Seconds for `ms`, rounded up. */
@@ -29,7 +28,7 @@ export function rateLimitValue(tier: TierPlan, out: Outcome): string {
   let v = '';
   for (let i = 0; i < policies.length; i++) {
     if (i > 0) v += ', ';
-    v += sfString(policies[i]!.name) + ';r=' + out.remaining[i] + ';t=' + ceilSeconds(out.resetMs[i]!);
+    v += policies[i]!.quoted + ';r=' + out.remaining[i] + ';t=' + ceilSeconds(out.resetMs[i]!);
   }
   return v;
 }

@@ -12,6 +12,8 @@ import { msToDrain, msUntilAdmitted, remainingAfter } from './gcra.js';
 export interface PolicyPlan {
   /** Policy name as advertised in `RateLimit-Policy` (unique within the limiter). */
   readonly name: string;
+  /** The name as an SF String (`"name"`), ready for header values. */
+  readonly quoted: string;
   /** Requests per `duration` (leak rate with `burst`). */
   readonly points: number;
   /** Seconds. */
@@ -55,10 +57,24 @@ export class Outcome {
   readonly first: boolean[];
 
   constructor(n: number) {
-    this.remaining = new Array<number>(n).fill(0);
-    this.resetMs = new Array<number>(n).fill(0);
-    this.over = new Array<boolean>(n).fill(false);
-    this.first = new Array<boolean>(n).fill(false);
+    // Packed literals (not `new Array(n)`, which starts holey); one policy is the common case.
+    if (n === 1) {
+      this.remaining = [0];
+      this.resetMs = [0];
+      this.over = [false];
+      this.first = [false];
+      return;
+    }
+    this.remaining = [];
+    this.resetMs = [];
+    this.over = [];
+    this.first = [];
+    for (let i = 0; i < n; i++) {
+      this.remaining.push(0);
+      this.resetMs.push(0);
+      this.over.push(false);
+      this.first.push(false);
+    }
   }
 }
 

@@ -226,6 +226,7 @@ export function compileTiers(
         policyNames.add(name);
         policies.push({
           name,
+          quoted: sfString(name),
           points: spec.points,
           duration: spec.duration,
           durationMs: Math.round(spec.duration * 1000),
