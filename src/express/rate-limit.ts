@@ -45,7 +45,6 @@ function finish(
   req: Request,
   d: RateLimitDecision,
 ): void {
-  req.realip.rateLimit = d;
   const source = d.source;
   if (source === 'closed') {
     res.statusCode = 503;
@@ -80,7 +79,7 @@ export function rateLimit(options: RateLimitOptions<Request>): RateLimitMiddlewa
       next(new RealipError('ERR_REALIP_NO_CONTEXT', 'mount clientIp() before rateLimit()'));
       return;
     }
-    if (limiter.isExempt(req.originalUrl ?? req.url) || !limiter.claim(req)) {
+    if (limiter.isExempt(req.originalUrl ?? req.url)) {
       next();
       return;
     }

@@ -57,7 +57,6 @@ function finish(
   done: HookHandlerDoneFunction,
   d: RateLimitDecision,
 ): void {
-  request.realip.rateLimit = d;
   if (d.source === 'closed') {
     reply.code(503).header('retry-after', 1).type(PROBLEM_CONTENT_TYPE).send(limiter.unavailableProblem());
     return;
@@ -84,6 +83,7 @@ function rateLimitPlugin(
   }
   const overrides = new WeakMap<object, RateLimiter>();
   const routeLimiters: RateLimiter[] = [];
+  let routeConfigs = false;
   const compileOverride = (o: RateLimitRouteOptions, method: unknown, url: unknown): RateLimiter => {
     const merged = { ...options, ...o } as RateLimitOptions<FastifyRequest>;
     if (o.prefix === undefined) {
@@ -97,6 +97,7 @@ function rateLimitPlugin(
   fastify.decorate('realipRateLimiter', limiter);
   fastify.addHook('onRoute', (route) => {
     const o = route.config?.rateLimit;
+    if (o !== undefined) routeConfigs = true;
     if (o !== undefined && o !== false && !overrides.has(o)) compileOverride(o, route.method, route.url);
   });
   fastify.addHook('onRequest', function realipRateLimit(request, reply, next) {
@@ -110,16 +111,18 @@ function rateLimitPlugin(
       );
       return;
     }
-    const config = request.routeOptions.config;
-    const o = config === undefined ? undefined : config.rateLimit;
-    if (o === false) {
-      next();
-      return;
-    }
     let l = limiter;
-    if (o !== undefined)
-      l = overrides.get(o) ?? compileOverride(o, request.routeOptions.method, request.routeOptions.url);
-    if (l.isExempt(request.url) || !l.claim(request)) {
+    // request.routeOptions builds a frozen object per access: read it only when some route has an override.
+    if (routeConfigs) {
+      const route = request.routeOptions;
+      const o = route.config === undefined ? undefined : route.config.rateLimit;
+      if (o === false) {
+        next();
+        return;
+      }
+      if (o !== undefined) l = overrides.get(o) ?? compileOverride(o, route.method, route.url);
+    }
+    if (l.isExempt(request.url)) {
       next();
       return;
     }

@@ -366,10 +366,17 @@ describe('exemptions and double counting', () => {
   ])('%s exempt: %s', (url, exempt) => {
     expect(l.isExempt(url)).toBe(exempt);
   });
-  it('claim() is true once per request object', () => {
-    const req = {};
-    expect(l.claim(req)).toBe(true);
-    expect(l.claim(req)).toBe(false);
-    expect(l.claim({})).toBe(true);
+  it('never counts one request twice by the same limiter (decisions chain on the context)', () => {
+    const other = createRateLimiter({ tiers: one(5, 60) });
+    const c = ctx('192.0.2.50');
+    const first = l.consume(c) as RateLimitDecision;
+    expect(first.remaining).toBe(0);
+    expect(c.rateLimit).toBe(first);
+    const second = other.consume(c) as RateLimitDecision;
+    expect(second.previous).toBe(first);
+    expect(l.consume(c)).toBeUndefined(); // after another limiter: still recognised
+    expect(other.consume(c)).toBeUndefined();
+    // A new request of the same client is counted (and limited: 1 per 60 s).
+    expect((l.consume(ctx('192.0.2.50')) as RateLimitDecision).limited).toBe(true);
   });
 });

@@ -162,7 +162,20 @@ export class RateLimitDecision implements RateLimitInfo {
   plan: CompiledTier;
   readonly outcome: Outcome;
 
-  constructor(plan: CompiledTier, key: string, ip: string | undefined) {
+  /** The limiter that decided (marks the request as counted by it). */
+  readonly owner: object;
+  /** The decision of an earlier limiter on the same request, if any. */
+  readonly previous: RateLimitInfo | undefined;
+
+  constructor(
+    plan: CompiledTier,
+    key: string,
+    ip: string | undefined,
+    owner: object,
+    previous: RateLimitInfo | undefined,
+  ) {
+    this.owner = owner;
+    this.previous = previous;
     this.tier = plan.name;
     this.plan = plan;
     this.key = key;
@@ -211,9 +224,11 @@ export interface RateLimitStats {
 /** The compiled limiter. */
 export interface RateLimiter {
   /**
-   * Counts one request. Returns undefined when it is not limited at all (no tier matched, or an
-   * undeterminable client with `undeterminable: 'allow'`); a decision, synchronously for the
-   * memory store; a promise of one for remote stores (it never rejects).
+   * Counts one request and stores the decision in `context.rateLimit` (chained to any earlier
+   * limiter's decision). Returns undefined when it is not limited at all (no tier matched, an
+   * undeterminable client with `undeterminable: 'allow'`, or this limiter already counted this
+   * request: a request is never counted twice by the same policies); otherwise the decision,
+   * synchronously for the memory store, as a promise for remote stores (it never rejects).
    */
   consume(
     context: RealipContext,
@@ -221,8 +236,6 @@ export interface RateLimiter {
   ): RateLimitDecision | Promise<RateLimitDecision> | undefined;
   /** True when the path is exempt (`exempt` option). */
   isExempt(url: string): boolean;
-  /** Marks `request` as counted by this limiter; false when it already was (never count twice). */
-  claim(request: object): boolean;
   /** Header switches. */
   readonly headers: boolean;
   readonly legacyHeaders: boolean;
@@ -271,7 +284,6 @@ class Limiter implements RateLimiter {
   private readonly keyFn: RateLimitKeyFunction | undefined;
   private readonly allowUndeterminable: boolean;
   private readonly exemption: PathExemption;
-  private readonly seen = new WeakSet<object>();
   private readonly binding: StoreBinding;
   private readonly remote: boolean;
   private readonly storeKind: string;
@@ -432,16 +444,15 @@ class Limiter implements RateLimiter {
     return this.exemption(url);
   }
 
-  claim(request: object): boolean {
-    if (this.seen.has(request)) return false;
-    this.seen.add(request);
-    return true;
-  }
-
   consume(
     context: RealipContext,
     request?: unknown,
   ): RateLimitDecision | Promise<RateLimitDecision> | undefined {
+    // Already counted by this limiter (mounted twice, or a router re-entered it)? Walk the chain.
+    for (let p = context.rateLimit; p !== undefined; p = (p as RateLimitDecision).previous) {
+      if (!(p instanceof RateLimitDecision)) break;
+      if (p.owner === this) return undefined;
+    }
     const ip = context.resolution === undefined ? undefined : context.resolution.ip;
     let tier: CompiledTier | undefined;
     let key: string | undefined;
@@ -471,7 +482,8 @@ class Limiter implements RateLimiter {
       const custom = this.keyFn(ip, context, request);
       if (typeof custom === 'string' && custom.length > 0) key = custom;
     }
-    const decision = new RateLimitDecision(tier, key, ip);
+    const decision = new RateLimitDecision(tier, key, ip, this, context.rateLimit);
+    context.rateLimit = decision;
     if (!this.remote) {
       (this.binding as MemoryBinding).consume(tier, key, decision.outcome);
       return this.decide(decision);
