@@ -78,6 +78,10 @@ export function compileTiers(
     );
     return [];
   }
+  if (tiers.length > 1000) {
+    issues.add(at, `at most 1000 tiers (got ${tiers.length}); put addresses in lists instead`);
+    return [];
+  }
   const out: CompiledTier[] = [];
   const tierNames = new Set<string>();
   const policyNames = new Set<string>();
