@@ -65,3 +65,25 @@ export {
   type IpListReloadEvent,
 } from './core/lists.js';
 export type { AccessDecision, IpLists, IpLookup, IpRuleOrList, ListRef } from './types.js';
+// Rate limiting (rateLimit stage)
+export {
+  createRateLimiter,
+  RateLimitDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+  type RateLimitKeyFunction,
+  type RateLimitedEvent,
+  type RateLimitStoreErrorEvent,
+  type RateLimitStats,
+  type RateLimitSource,
+  type StoreFailurePolicy,
+} from './core/rate-limit/limiter.js';
+export { rateLimitKey } from './core/rate-limit/keys.js';
+export type {
+  RateLimitStore,
+  StoreBinding,
+  TierPlan,
+  PolicyPlan,
+  BindContext,
+} from './core/rate-limit/store.js';
+export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';

@@ -211,6 +211,11 @@ export interface RateLimitSpec {
   duration: number;
   /** Extra requests admitted at once (nginx `burst=N nodelay`). */
   burst?: number;
+  /**
+   * Policy name in `RateLimit-Policy` and the store key prefix.
+   * @default `<tier>-<points>-per-<duration>s` (plus `-burst-<burst>`)
+   */
+  name?: string;
 }
 
 /** A tier: which clients (`match`), and their limits. First match wins; a tier without `match` is the default. */
@@ -231,6 +236,11 @@ export interface RateLimitInfo {
   /** Milliseconds until the most constraining limit resets. */
   readonly resetMs: number;
   readonly limited: boolean;
+  /**
+   * Who decided: `store` (normal), `insurance` (the store failed; the in-memory fallback did),
+   * `open` (the store failed; not limited) or `closed` (the store failed; refused with 503).
+   */
+  readonly source: 'store' | 'insurance' | 'open' | 'closed';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,3 +3,4 @@ import './augment.js';
 export {};
 export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
 export { ipFilter, type FastifyAccessOptions } from './access.js';
+export { rateLimit, type RateLimitRouteOptions } from './rate-limit.js';
