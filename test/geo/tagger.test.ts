@@ -221,7 +221,7 @@ describe('several databases at once', () => {
     expect(dbs[0]!.path).toBe(countryPath);
     expect(dbs[0]!.size).toBeGreaterThan(100);
     // The ASN fixture is 10 days old, the country one 3: the oldest is reported.
-    expect(t.buildTime().getTime()).toBe(daysAgo(10) * 1000);
+    expect(Math.abs(t.buildTime().getTime() - daysAgo(10) * 1000)).toBeLessThan(5000);
     expect(Math.abs(dbs[0]!.metadata.buildEpoch.getTime() - daysAgo(3) * 1000)).toBeLessThan(5000);
   });
 });

@@ -107,7 +107,10 @@ describe('MMDB writer vs mmdblookup (libmaxminddb)', () => {
     if (!hasMmdblookup) return;
     const networks: MmdbNetwork[] = [
       { network: '8.8.8.0/24', data: maxmindCountry('US', 'NA') },
-      { network: '81.2.69.128/25', data: { ...(maxmindCountry('GB', 'EU') as object), all: allTypes } as never },
+      {
+        network: '81.2.69.128/25',
+        data: { ...(maxmindCountry('GB', 'EU') as object), all: allTypes } as never,
+      },
       { network: '81.2.69.160/27', data: maxmindCountry('DE', 'EU') },
       ...(ipVersion === 6 ? [{ network: '2001:db8:1::/48', data: maxmindCountry('FR', 'EU') }] : []),
     ];
@@ -208,7 +211,10 @@ describe('our tree walk agrees with the maxmind reader and a brute-force oracle'
         async (nets, recordSize, probes) => {
           // Addresses inside the networks too, so hits are exercised, not only misses.
           const inside = nets.map((n) => n.split('/')[0]!);
-          const networks: MmdbNetwork[] = nets.map((network, i) => ({ network, data: { country_code: 'US', i } }));
+          const networks: MmdbNetwork[] = nets.map((network, i) => ({
+            network,
+            data: { country_code: 'US', i },
+          }));
           const buf = writeMmdb({ networks, recordSize });
           const reader = new Reader(buf);
           const db = await loadMmdb(buf, 't', verify);
