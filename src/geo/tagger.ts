@@ -2,11 +2,20 @@
  * The GeoIP tagger: one or more MMDB databases (e.g. country + ASN, or city + ASN) behind one
  * synchronous `tag(ip)`, with a record cache, special-network tagging and safe hot reload.
  *
- * Per lookup: strict parse (the reader validates nothing: `get('1.2.3')` answers for `1.2.0.3`),
- * special-network check, then per database a tree walk over the parsed words and a cache lookup
- * keyed by the matched record's offset. Decoding and normalising happen once per distinct record
- * while it stays cached; all addresses of all networks that share a record share the entry, so
- * distinct-address traffic hits the cache as well as repeated addresses do (see bench/geo.ts).
+ * Two caches, both lru-cache, each paying only where it can:
+ * - the record cache (per database) is keyed by the matched record's offset. Decoding and
+ *   normalising happen once per distinct record while it stays cached; every address of every
+ *   network sharing a record (all of "US" in a country database) hits the same entry, so distinct
+ *   addresses hit it as well as repeated ones. Its key comes from the tree walk we do anyway, so a
+ *   miss costs nothing extra.
+ * - the address cache maps an input string to its final answer and skips parse and walk for
+ *   repeat clients. A naive per-address LRU makes distinct-address traffic several times slower
+ *   (every lookup inserts and evicts); here an address is admitted only on its second sighting
+ *   (a fingerprint table, one typed-array read per miss), so one-off addresses never touch it.
+ *
+ * Per lookup otherwise: strict parse (the reader validates nothing: `get('1.2.3')` answers for an
+ * address it made up), special-network check, then per database a tree walk over the parsed words.
+ * See bench/geo.ts and bench/RESULTS-geo.md.
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -61,11 +70,14 @@ export interface GeoOptions {
    */
   databases: string | GeoDatabaseOptions | readonly (string | GeoDatabaseOptions)[];
   /**
-   * Entries of the per-database cache of normalised records (keyed by the matched record, so one
-   * entry serves every address that maps to it). `0` disables it.
-   * @default 10000
+   * Cache sizes in entries. A number sets both caches; `0` disables caching.
+   * - `records`: per database, normalised records keyed by the matched record (one entry serves
+   *   every address that maps to it).
+   * - `addresses`: final answers keyed by the address string, for repeat clients; an address is
+   *   admitted on its second lookup, so one-off addresses cost it nothing.
+   * @default 10000 (both)
    */
-  cache?: number;
+  cache?: number | { records?: number; addresses?: number };
   /** Preferred languages for city and region names, first match wins. @default ['en'] */
   locales?: readonly string[];
   /**
@@ -132,6 +144,8 @@ export interface GeoStats {
   /** Record-cache hits and misses (per database lookup). */
   readonly cacheHits: number;
   readonly cacheMisses: number;
+  /** Address-cache hits (parse and walk skipped). Counted in `lookups`, not in `cacheHits`. */
+  readonly addressHits: number;
   /** Records that failed to decode (answered as not found). */
   readonly decodeErrors: number;
   readonly reloads: number;
@@ -174,7 +188,8 @@ interface Normalised {
     fields: ReadonlySet<GeoField> | undefined;
     type: string | RegExp | undefined;
   }[];
-  readonly cache: number;
+  readonly recordCache: number;
+  readonly addressCache: number;
   readonly locales: readonly string[];
   readonly special: ReadonlySet<SpecialNetwork>;
   readonly watch: GeoWatchOptions | undefined;
@@ -264,9 +279,31 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
     });
   });
 
-  const cache = options.cache ?? 10_000;
-  if (typeof cache !== 'number' || !Number.isInteger(cache) || cache < 0 || cache > 10_000_000) {
-    issues.add(joinPath(path, 'cache'), 'expected an integer from 0 (off) to 10000000 entries');
+  const cacheOpt = options.cache ?? 10_000;
+  const sizeOk = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 10_000_000;
+  let recordCache = 10_000;
+  let addressCache = 10_000;
+  if (typeof cacheOpt === 'number') {
+    if (!sizeOk(cacheOpt))
+      issues.add(joinPath(path, 'cache'), 'expected an integer from 0 (off) to 10000000 entries');
+    recordCache = addressCache = cacheOpt;
+  } else if (isObject(cacheOpt)) {
+    for (const k of Object.keys(cacheOpt)) {
+      if (k !== 'records' && k !== 'addresses')
+        issues.add(joinPath(joinPath(path, 'cache'), k), 'unknown option (records, addresses)');
+    }
+    for (const k of ['records', 'addresses'] as const) {
+      const v = cacheOpt[k];
+      if (v !== undefined && !sizeOk(v))
+        issues.add(
+          joinPath(joinPath(path, 'cache'), k),
+          'expected an integer from 0 (off) to 10000000 entries',
+        );
+    }
+    recordCache = (cacheOpt.records as number | undefined) ?? 10_000;
+    addressCache = (cacheOpt.addresses as number | undefined) ?? 10_000;
+  } else {
+    issues.add(joinPath(path, 'cache'), 'expected a number of entries or { records, addresses }');
   }
   const locales = options.locales ?? ['en'];
   if (!Array.isArray(locales) || locales.length === 0 || !locales.every((l) => typeof l === 'string' && l)) {
@@ -313,7 +350,8 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
   issues.throwIfAny();
   return Object.freeze({
     specs,
-    cache,
+    recordCache,
+    addressCache,
     locales: Object.freeze([...locales]),
     special,
     watch,
@@ -405,8 +443,20 @@ function warner(handler: WarningHandler | undefined): (code: string, message: st
   };
 }
 
+/** Smallest power of two >= n (at least 64). */
+function pow2(n: number): number {
+  let p = 64;
+  while (p < n) p *= 2;
+  return p;
+}
+
 class Tagger implements GeoTagger {
   private readonly words = new Uint32Array(4);
+  /** Answers by address string (admitted on second sighting); undefined when disabled. */
+  private addresses: LRUCache<string, GeoInfo> | undefined;
+  /** Fingerprints of addresses seen once (direct-mapped; a collision only delays admission). */
+  private readonly seen: Int32Array;
+  private readonly seenMask: number;
   private readonly parts: (GeoInfo | undefined)[];
   private readonly n: number;
   private readonly skipSpecial: boolean;
@@ -418,6 +468,7 @@ class Tagger implements GeoTagger {
   private cacheHits = 0;
   private cacheMisses = 0;
   private decodeErrors = 0;
+  private addressHits = 0;
   private reloadCount = 0;
   private reloadFailures = 0;
   private closed = false;
@@ -429,6 +480,21 @@ class Tagger implements GeoTagger {
     this.n = slots.length;
     this.parts = new Array<GeoInfo | undefined>(this.n).fill(undefined);
     this.skipSpecial = opts.special.size > 0;
+    this.addresses = this.newAddressCache();
+    const seenSize = opts.addressCache > 0 ? pow2(opts.addressCache * 2) : 1;
+    this.seen = new Int32Array(seenSize);
+    this.seenMask = seenSize - 1;
+  }
+
+  private newAddressCache(): LRUCache<string, GeoInfo> | undefined {
+    const max = this.opts.addressCache;
+    return max > 0 ? new LRUCache<string, GeoInfo>({ max }) : undefined;
+  }
+
+  /** Forgets cached answers (a database was swapped). */
+  resetAddresses(): void {
+    this.addresses = this.newAddressCache();
+    this.seen.fill(0);
   }
 
   tag(ip: string | undefined): GeoInfo | undefined {
@@ -437,8 +503,35 @@ class Tagger implements GeoTagger {
       this.invalid++;
       return undefined;
     }
-    const kind = parseIpInto(ip, 0, ip.length, this.words, PARSE_ZONE);
-    return this.tagParsed(kind, this.words);
+    const addresses = this.addresses;
+    if (addresses !== undefined) {
+      const hit = addresses.get(ip);
+      if (hit !== undefined) {
+        this.lookups++;
+        this.addressHits++;
+        return hit === NOTHING ? undefined : hit;
+      }
+    }
+    const w = this.words;
+    const kind = parseIpInto(ip, 0, ip.length, w, PARSE_ZONE);
+    const result = this.tagParsed(kind, w);
+    if (addresses !== undefined && kind !== NOT_IP) {
+      // Admission on second sighting: a one-off address costs one typed-array write, not an
+      // insert and an eviction in the LRU.
+      let h =
+        kind === 4
+          ? w[0]!
+          : w[0]! ^
+            Math.imul(w[1]!, 0x85ebca6b) ^
+            Math.imul(w[2]!, 0xc2b2ae35) ^
+            Math.imul(w[3]!, 0x27d4eb2f);
+      h = Math.imul(h ^ (h >>> 16), 0x9e3779b1);
+      h = (h ^ (h >>> 13)) | 1;
+      const slot = h & this.seenMask;
+      if (this.seen[slot] === h) addresses.set(ip, result ?? NOTHING);
+      else this.seen[slot] = h;
+    }
+    return result;
   }
 
   tagParsed(kind: IpKind, w: Uint32Array): GeoInfo | undefined {
@@ -523,6 +616,7 @@ class Tagger implements GeoTagger {
       cacheHits: this.cacheHits,
       cacheMisses: this.cacheMisses,
       decodeErrors: this.decodeErrors,
+      addressHits: this.addressHits,
       reloads: this.reloadCount,
       reloadFailures: this.reloadFailures,
     });
@@ -552,6 +646,7 @@ class Tagger implements GeoTagger {
       // old database's cache (offsets differ between files).
       slot.cache = slot.newCache();
       slot.db = next;
+      this.resetAddresses();
       slot.loadedAt = new Date();
       slot.reloads++;
       slot.lastError = undefined;
@@ -634,7 +729,7 @@ export async function openGeoTagger(options: GeoOptions): Promise<GeoTagger> {
     }
     const db = await loadMmdb(buf, spec.name, verifyOptions(opts, spec.fields));
     checkCompatible({ spec, initialType: db.metadata.databaseType }, db, opts.allowOlder);
-    slots.push(new Slot(spec, db, opts.cache));
+    slots.push(new Slot(spec, db, opts.recordCache));
     initial.push(buf);
   }
   const tagger = new Tagger(slots, opts);

@@ -233,6 +233,32 @@ describe('the record cache', () => {
     expect(t.stats()).toMatchObject({ lookups: 256, cacheMisses: 1, cacheHits: 255 });
   });
 
+  it('the address cache admits an address on its second sighting, then skips parse and walk', async () => {
+    const t = await tagger({ databases: countryPath });
+    expect(t.tag('8.8.8.8')?.country).toBe('US');
+    expect(t.tag('8.8.8.8')?.country).toBe('US');
+    expect(t.stats()).toMatchObject({ lookups: 2, addressHits: 0, cacheMisses: 1, cacheHits: 1 });
+    expect(t.tag('8.8.8.8')?.country).toBe('US');
+    expect(t.tag('203.0.113.9')).toBeUndefined();
+    expect(t.tag('203.0.113.9')).toBeUndefined();
+    expect(t.tag('203.0.113.9')).toBeUndefined();
+    expect(t.stats()).toMatchObject({ lookups: 6, addressHits: 2, notFound: 2 });
+    // Invalid input is never cached.
+    for (let i = 0; i < 3; i++) expect(t.tag('1.2.3')).toBeUndefined();
+    expect(t.stats()).toMatchObject({ invalid: 3, addressHits: 2 });
+  });
+
+  it('one-off addresses never enter the address cache', async () => {
+    const t = await tagger({ databases: countryPath, cache: { addresses: 4 } });
+    for (let i = 0; i < 200; i++) t.tag(`8.8.${i}.1`);
+    for (let i = 0; i < 3; i++) t.tag('81.2.69.1');
+    // Had the 200 one-offs been inserted, the 4-entry cache would still hold the last ones; the
+    // repeated address is admitted and hit regardless.
+    expect(t.stats().addressHits).toBe(1);
+    for (let i = 196; i < 200; i++) t.tag(`8.8.${i}.1`);
+    expect(t.stats().addressHits).toBe(1);
+  });
+
   it('is bounded by `cache` and evicts', async () => {
     const networks = Array.from({ length: 64 }, (_, i) => ({
       network: `20.0.${i}.0/24`,
@@ -247,10 +273,17 @@ describe('the record cache', () => {
 
   it('cache: 0 gives the same answers without caching', async () => {
     const a = await tagger({ databases: [countryPath, asnPath], cache: 0 });
+    const c = await tagger({ databases: [countryPath, asnPath], cache: { records: 0, addresses: 100 } });
     const b = await tagger({ databases: [countryPath, asnPath] });
-    for (const ip of ['8.8.8.8', '81.2.69.200', '2001:db8::1', '192.0.2.9', '1.1.1.1', '10.0.0.1'])
-      expect(a.tag(ip)).toEqual(b.tag(ip));
-    expect(a.stats().cacheHits).toBe(0);
+    for (let round = 0; round < 3; round++) {
+      for (const ip of ['8.8.8.8', '81.2.69.200', '2001:db8::1', '192.0.2.9', '1.1.1.1', '10.0.0.1']) {
+        expect(a.tag(ip)).toEqual(b.tag(ip));
+        expect(c.tag(ip)).toEqual(b.tag(ip));
+      }
+    }
+    expect(a.stats()).toMatchObject({ cacheHits: 0, addressHits: 0 });
+    expect(b.stats().addressHits).toBe(24); // 6 lookups per address, the first two admit it
+    expect(c.stats()).toMatchObject({ cacheHits: 0, addressHits: 6 });
   });
 
   it('property: answers equal normalising the bare reader record, with and without the cache', async () => {
@@ -300,6 +333,9 @@ describe('options are validated at once', () => {
     [{ databases: [{ path: 'x', colour: 1 }] }, 'geo.databases[0].colour: unknown option'],
     [{ databases: 'x', cache: -1 }, 'geo.cache: expected an integer'],
     [{ databases: 'x', cache: 1.5 }, 'geo.cache'],
+    [{ databases: 'x', cache: { records: -2 } }, 'geo.cache.records: expected an integer'],
+    [{ databases: 'x', cache: { addresses: 'many' } }, 'geo.cache.addresses: expected an integer'],
+    [{ databases: 'x', cache: { lines: 1 } }, 'geo.cache.lines: unknown option'],
     [{ databases: 'x', locales: [] }, 'geo.locales'],
     [
       { databases: 'x', specialNetworks: ['private', 'moon'] },

@@ -429,8 +429,8 @@ export function writeMmdb(options: MmdbWriteOptions): Buffer {
   const ids = new Map<TreeNode, number>();
   const queue: TreeNode[] = [root];
   ids.set(root, 0);
-  while (queue.length > 0) {
-    const node = queue.shift()!;
+  for (let head = 0; head < queue.length; head++) {
+    const node = queue[head]!;
     order.push(node);
     for (const rec of [node.left, node.right]) {
       if (rec.kind === 'node' && !ids.has(rec.node)) {
