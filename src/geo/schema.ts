@@ -89,6 +89,10 @@ export const GEO_FIELDS: readonly GeoField[] = Object.freeze([
   'timeZone',
 ]);
 
+function want(fields: ReadonlySet<GeoField> | undefined, f: GeoField): boolean {
+  return fields === undefined || fields.has(f);
+}
+
 /**
  * The GeoInfo carried by one record, or undefined when it has no field we understand.
  * `fields` limits what is taken (undefined: everything).
@@ -112,7 +116,6 @@ export function normaliseRecord(
     location?: GeoLocation;
     timeZone?: string;
   } = {};
-  const want = (f: GeoField) => fields === undefined || fields.has(f);
 
   const country = asRec(r.country);
   const represented = asRec(r.represented_country);
@@ -121,44 +124,44 @@ export function normaliseRecord(
   const traits = asRec(r.traits);
   const locationRec = asRec(r.location);
 
-  if (want('country')) {
+  if (want(fields, 'country')) {
     // MaxMind/DB-IP nest it, the ip-location-db packages are flat. registered_country is a
     // different fact (who holds the block), so it is never used as a fallback.
     const c = normaliseCountry(country?.iso_code) ?? normaliseCountry(r.country_code);
     if (c !== undefined) out.country = c;
   }
-  if (want('continent')) {
+  if (want(fields, 'continent')) {
     const c = asString(continent?.code) ?? asString(r.continent_code);
     if (c !== undefined && c.length === 2) out.continent = c.toUpperCase();
   }
-  if (want('registeredCountry')) {
+  if (want(fields, 'registeredCountry')) {
     const c = normaliseCountry(registered?.iso_code);
     if (c !== undefined) out.registeredCountry = c;
   }
-  if (want('eu')) {
+  if (want(fields, 'eu')) {
     const eu = country?.is_in_european_union ?? represented?.is_in_european_union;
     if (typeof eu === 'boolean') out.eu = eu;
   }
-  if (want('asn')) {
+  if (want(fields, 'asn')) {
     const asn = asAsn(r.autonomous_system_number) ?? asAsn(traits?.autonomous_system_number);
     if (asn !== undefined) out.asn = asn;
   }
-  if (want('org')) {
+  if (want(fields, 'org')) {
     const org =
       asString(r.autonomous_system_organization) ?? asString(traits?.autonomous_system_organization);
     if (org !== undefined) out.org = org;
   }
-  if (want('city')) {
+  if (want(fields, 'city')) {
     const city = pickName(asRec(r.city)?.names, locales) ?? asString(r.city);
     if (city !== undefined) out.city = city;
   }
-  if (want('region')) {
+  if (want(fields, 'region')) {
     const subs = r.subdivisions;
     const first = Array.isArray(subs) ? asRec(subs[0]) : undefined;
     const region = asString(first?.iso_code) ?? pickName(first?.names, locales) ?? asString(r.state1);
     if (region !== undefined) out.region = region;
   }
-  if (want('location')) {
+  if (want(fields, 'location')) {
     const lat = asNumber(locationRec?.latitude) ?? asNumber(r.latitude);
     const lon = asNumber(locationRec?.longitude) ?? asNumber(r.longitude);
     if (lat !== undefined && lon !== undefined && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
@@ -170,7 +173,7 @@ export function normaliseRecord(
       );
     }
   }
-  if (want('timeZone')) {
+  if (want(fields, 'timeZone')) {
     const tz = asString(locationRec?.time_zone) ?? asString(r.timezone);
     if (tz !== undefined) out.timeZone = tz;
   }

@@ -3,6 +3,7 @@
  * another module, so a stand-in fills `realip.resolution` from a test header (as `clientIp()`
  * would from the socket and trusted proxies); the geo stage must read only that.
  */
+import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -15,6 +16,7 @@ import { geoTag as expressGeoTag } from '../../src/express/index.js';
 import { geoTag as fastifyGeoTag } from '../../src/fastify/index.js';
 import { openGeoTagger, type GeoTagger } from '../../src/geo/index.js';
 import type { Resolution } from '../../src/types.js';
+import { writeMmdb } from '../support/mmdb-writer.js';
 import { asnRecord, countryDb, daysAgo, tempDir, writeDb } from './fixtures.js';
 
 const tmp = tempDir();
@@ -176,6 +178,11 @@ describe('Fastify geoTag', () => {
     } finally {
       await app.close();
     }
+    // Owned: closed with the app, so a newer file is no longer picked up.
+    writeFileSync(countryPath, writeMmdb(countryDb({ buildEpoch: daysAgo(0) }, 'BE')));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(app.realipGeo.stats().reloads).toBe(0);
+    expect(app.realipGeo.tag('198.51.100.1')?.country).toBe('NL');
   });
 
   it('a bad database fails registration with its code', async () => {
