@@ -35,7 +35,18 @@ const geoTagPlugin: FastifyPluginAsync<FastifyGeoTagOptions> = async (fastify, o
     tagger = options.tagger;
   } else {
     const { openGeoTagger } = await import('../geo/tagger.js');
-    const owned = await openGeoTagger(options as GeoOptions);
+    // Fastify's own register options are not geo options.
+    const {
+      prefix: _p,
+      logLevel: _l,
+      logSerializers: _s,
+      ...geoOptions
+    } = options as GeoOptions & {
+      prefix?: unknown;
+      logLevel?: unknown;
+      logSerializers?: unknown;
+    };
+    const owned = await openGeoTagger(geoOptions);
     fastify.addHook('onClose', (_instance, done) => {
       owned.close();
       done();

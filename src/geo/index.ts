@@ -7,6 +7,7 @@
 export {
   openGeoTagger,
   normaliseGeoOptions,
+  type NormalisedGeoOptions,
   type GeoTagger,
   type GeoOptions,
   type GeoDatabaseOptions,

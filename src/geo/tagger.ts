@@ -180,7 +180,8 @@ export interface GeoTagger {
 /** Cached "this record has nothing we use" (lru-cache does not store undefined). */
 const NOTHING: GeoInfo = Object.freeze({});
 
-interface Normalised {
+/** Validated, fully defaulted options (what {@link normaliseGeoOptions} returns). */
+export interface NormalisedGeoOptions {
   readonly specs: readonly {
     name: string;
     path: string | undefined;
@@ -204,11 +205,25 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Validates every option at once; throws one ConfigError listing all problems. */
-export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalised {
+export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): NormalisedGeoOptions {
   const issues = new IssueCollector();
   if (!isObject(options)) {
     issues.add(path, 'expected an object with `databases`');
     issues.throwIfAny();
+  }
+  const known = [
+    'databases',
+    'cache',
+    'locales',
+    'specialNetworks',
+    'watch',
+    'allowOlder',
+    'maxClockSkewMs',
+    'onReload',
+    'onWarning',
+  ];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) issues.add(joinPath(path, k), `unknown option (one of ${known.join(', ')})`);
   }
   const list = options.databases;
   const raw: unknown[] =
@@ -216,7 +231,7 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
   const dbPath = joinPath(path, 'databases');
   if (raw.length === 0) issues.add(dbPath, 'at least one database is required (a path to an .mmdb file)');
   const names = new Set<string>();
-  const specs: Normalised['specs'][number][] = [];
+  const specs: NormalisedGeoOptions['specs'][number][] = [];
   raw.forEach((entry, i) => {
     const p = Array.isArray(list) ? joinPath(dbPath, i) : dbPath;
     const o: Record<string, unknown> | undefined =
@@ -375,7 +390,7 @@ class Slot {
   readonly initialType: string;
 
   constructor(
-    readonly spec: Normalised['specs'][number],
+    readonly spec: NormalisedGeoOptions['specs'][number],
     db: MmdbDatabase,
     private readonly cacheSize: number,
   ) {
@@ -475,7 +490,7 @@ class Tagger implements GeoTagger {
 
   constructor(
     private readonly slots: readonly Slot[],
-    private readonly opts: Normalised,
+    private readonly opts: NormalisedGeoOptions,
   ) {
     this.n = slots.length;
     this.parts = new Array<GeoInfo | undefined>(this.n).fill(undefined);
@@ -694,7 +709,7 @@ class Tagger implements GeoTagger {
   }
 }
 
-function verifyOptions(opts: Normalised, fields: ReadonlySet<GeoField> | undefined): VerifyOptions {
+function verifyOptions(opts: NormalisedGeoOptions, fields: ReadonlySet<GeoField> | undefined): VerifyOptions {
   return { locales: opts.locales, fields, maxFutureMs: opts.maxClockSkewMs };
 }
 

@@ -345,6 +345,7 @@ describe('options are validated at once', () => {
     [{ databases: 'x', watch: 'yes' }, 'geo.watch: expected'],
     [{ databases: 'x', allowOlder: 'no' }, 'geo.allowOlder'],
     [{ databases: 'x', onReload: 1 }, 'geo.onReload: expected a function'],
+    [{ databases: 'x', databse: 'y' }, 'geo.databse: unknown option'],
   ])('%j', async (options, message) => {
     const error = await openGeoTagger(options as unknown as GeoOptions).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
