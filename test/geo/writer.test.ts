@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Reader } from 'maxmind';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadMmdb } from '../../src/geo/database.js';
+import { MmdbDatabase, loadMmdb } from '../../src/geo/database.js';
 import { parseIp } from '../../src/core/ip.js';
 import { requireCommand } from '../support/env.js';
 import {
@@ -231,5 +231,30 @@ describe('our tree walk agrees with the maxmind reader and a brute-force oracle'
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('without mmdb-lib internals (a future version) it falls back to the public get()', () => {
+    const networks: MmdbNetwork[] = [
+      { network: '8.8.8.0/24', data: { country_code: 'US' } },
+      { network: '2001:db8::/32', data: { country_code: 'FR' } },
+    ];
+    const buf = writeMmdb({ networks, ipv4Aliases: true });
+    const real = new Reader(buf);
+    // Only the public surface: no `decoder` property.
+    const publicOnly = {
+      metadata: real.metadata,
+      get: (ip: string) => real.get(ip),
+    } as unknown as Reader<never>;
+    const db = new MmdbDatabase(buf, publicOnly);
+    for (const [ip, cc] of [
+      ['8.8.8.8', 'US'],
+      ['2001:db8::1', 'FR'],
+    ] as const) {
+      const p = parseIp(ip)!;
+      const words = Uint32Array.from(p.words.length === 1 ? [p.words[0]!, 0, 0, 0] : p.words);
+      const off = db.lookup(p.kind, words);
+      expect(off).toBeGreaterThan(0);
+      expect(db.decode(off, p.kind, words)).toEqual({ country_code: cc });
+    }
   });
 });
