@@ -7,6 +7,8 @@ import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+// @ts-expect-error express4 (the npm alias of express@4) has no type declarations of its own
+import express4 from 'express4';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,11 +62,14 @@ async function get(base: string, path: string, client?: string): Promise<{ statu
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-describe('Express geoTag', () => {
+describe.each([
+  ['Express 5', express],
+  ['Express 4', express4 as unknown as typeof express],
+])('%s geoTag', (_name, makeApp) => {
   let server: Server;
   let base: string;
   beforeAll(async () => {
-    const app = express();
+    const app = makeApp();
     app.get('/no-context', expressGeoTag(tagger), (_req, res) => {
       res.json({ reached: true });
     });
