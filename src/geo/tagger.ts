@@ -56,7 +56,12 @@ export interface GeoDatabaseOptions {
 
 /** Hot reload of file-backed databases. */
 export interface GeoWatchOptions {
-  /** Backstop poll interval (directory events trigger checks at once). @default 2000 */
+  /**
+   * Backstop poll interval. Directory events trigger a check at once; the poll only covers missed
+   * events. Each check reads and hashes the whole file (GeoLite2-City is about 70 MB), so it is
+   * the default is longer than for small list files.
+   * @default 60000
+   */
   pollMs?: number;
   /** Coalesce a burst of file events. @default 100 */
   debounceMs?: number;
@@ -757,7 +762,7 @@ export async function openGeoTagger(options: GeoOptions): Promise<GeoTagger> {
         initial[i]!,
         (content) => tagger.replace(slot, content, warn),
         {
-          ...(opts.watch!.pollMs !== undefined ? { pollMs: opts.watch!.pollMs } : {}),
+          pollMs: opts.watch!.pollMs ?? 60_000,
           ...(opts.watch!.debounceMs !== undefined ? { debounceMs: opts.watch!.debounceMs } : {}),
           onError: (error) =>
             tagger.reportFailure(
