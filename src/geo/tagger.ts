@@ -58,8 +58,8 @@ export interface GeoDatabaseOptions {
 export interface GeoWatchOptions {
   /**
    * Backstop poll interval. Directory events trigger a check at once; the poll only covers missed
-   * events. Each check reads and hashes the whole file (GeoLite2-City is about 70 MB), so it is
-   * the default is longer than for small list files.
+   * events. Each check reads and hashes the whole file (GeoLite2-City is about 70 MB), so the
+   * default is longer than for small list files.
    * @default 60000
    */
   pollMs?: number;
