@@ -168,20 +168,40 @@ export interface ResolverOptions {
 /** Special-purpose networks that are never looked up. */
 export type SpecialNetwork = 'private' | 'loopback' | 'linklocal' | 'cgnat' | 'ula';
 
-/** Normalised GeoIP facts (copied out of the reader). */
+/** Coordinates of a GeoIP answer (city-level databases only). */
+export interface GeoLocation {
+  readonly latitude: number;
+  readonly longitude: number;
+  /** Kilometres (MaxMind `location.accuracy_radius`); absent in DB-IP and ip-location-db. */
+  readonly accuracyRadius?: number;
+}
+
+/**
+ * Normalised GeoIP facts (copied out of the reader and frozen: the same object may be returned for
+ * every address of a network, so it must not be mutated). Fields are present only when a database
+ * has them.
+ */
 export interface GeoInfo {
-  /** ISO 3166-1 alpha-2, upper case. */
-  country?: string;
-  /** Continent code (`EU`, `NA`, ...). */
-  continent?: string;
+  /** ISO 3166-1 alpha-2, upper case (`country.iso_code` or `country_code`; `ZZ`/`XX` are dropped). */
+  readonly country?: string;
+  /** Continent code (`EU`, `NA`, ...). Absent with the flat `country_code` databases. */
+  readonly continent?: string;
   /** Autonomous system number. */
-  asn?: number;
+  readonly asn?: number;
   /** AS organisation. */
-  org?: string;
-  city?: string;
-  location?: { latitude: number; longitude: number; accuracyRadius?: number };
+  readonly org?: string;
+  readonly city?: string;
+  readonly location?: GeoLocation;
   /** Set instead of a lookup for private, loopback, link-local, CGNAT and ULA addresses. */
-  network?: SpecialNetwork;
+  readonly network?: SpecialNetwork;
+  /** Country that registered the block (MaxMind `registered_country`); never used as `country`. */
+  readonly registeredCountry?: string;
+  /** `country.is_in_european_union`, when the database says. */
+  readonly eu?: boolean;
+  /** First-level subdivision: ISO 3166-2 subdivision code (`subdivisions[0].iso_code`) or name. */
+  readonly region?: string;
+  /** IANA time zone (`location.time_zone` or `timezone`). */
+  readonly timeZone?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,3 +4,4 @@ export {};
 export { clientIp, type ExpressClientIpOptions, type ExpressAdapterOptions } from './client-ip.js';
 export { ipFilter, type ExpressAccessOptions, type IpFilterMiddleware } from './access.js';
 export { rateLimit, type RateLimitMiddleware } from './rate-limit.js';
+export { geoTag } from './geo.js';
