@@ -1,3 +1,4 @@
 /** Express adapters (Express 4 and 5). One export line per stage. */
 import './augment.js';
 export {};
+export { accessLog, type ExpressAccessLog, type ExpressAccessLogOptions } from './access-log.js';

@@ -1,3 +1,4 @@
 /** Fastify 5 adapters. One export line per stage. */
 import './augment.js';
 export {};
+export { accessLog, type FastifyAccessLogOptions } from './access-log.js';
