@@ -578,13 +578,17 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     return n;
   }
 
-  /** Drops expired keys; their pending counts go into one summary line per status. */
+  /**
+   * Drops keys idle for a whole window after their own window ended (a client that comes back in
+   * the next window gets its count on its own line); their pending counts go into one summary line
+   * per status.
+   */
   function sweep(now: number, logger: LoggerLike, all: boolean): void {
     for (const [status, table] of tables) {
       let total = 0;
       let clients = 0;
       for (const [key, st] of table) {
-        if (all || now >= st.until) {
+        if (all || now >= st.until + suppressWindow) {
           if (st.suppressed > 0) {
             total += st.suppressed;
             clients++;
@@ -594,7 +598,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         }
       }
       const ov = overflow.get(status);
-      if (ov !== undefined && (all || now >= ov.until) && ov.suppressed > 0) {
+      if (ov !== undefined && (all || now >= ov.until + suppressWindow) && ov.suppressed > 0) {
         total += ov.suppressed;
         clients++;
         ov.suppressed = 0;
