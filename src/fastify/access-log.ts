@@ -29,7 +29,13 @@ declare module 'fastify' {
 
 const plugin: FastifyPluginCallback<FastifyAccessLogOptions> = (fastify, options, done) => {
   const { logger, ...rest } = options;
-  const log = createAccessLog(rest);
+  let log: AccessLog;
+  try {
+    log = createAccessLog(rest);
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
   const input = new AccessLogInput();
   const root: LoggerLike = logger ?? fastify.log;
   fastify.decorate('realipAccessLog', log);
