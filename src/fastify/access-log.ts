@@ -4,7 +4,8 @@
  * `request.log` by default, so lines carry Fastify's `reqId`; realip never touches the transport.
  *
  * To get exactly one line per request, turn off Fastify's own request lines:
- * `Fastify({ logger, disableRequestLogging: true })`.
+ * `Fastify({ logger, logController: new LogController({ disableRequestLogging: true }) })`
+ * (Fastify >= 5.12; older 5.x: `disableRequestLogging: true`).
  */
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { accessLog as expressAccessLog } from '../../src/express/index.js';
@@ -112,7 +112,10 @@ async function startExpress(setup: Setup): Promise<Sinks> {
 async function startFastify(setup: Setup): Promise<Sinks> {
   const { anonymize, registry, topClients, metrics } = shared(setup);
   const log = new Capture();
-  const app = Fastify({ loggerInstance: pino({ base: undefined }, log), disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: pino({ base: undefined }, log),
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   await app.register(stubStagesFastify);
   await app.register(fastifyAccessLog, {
     anonymize,
@@ -302,7 +305,10 @@ describe('adapter contracts', () => {
 
   it('fastify: writes to request.log (lines carry reqId) and needs the resolver plugin', async () => {
     const log = new Capture();
-    const app = Fastify({ loggerInstance: pino({ base: undefined }, log), disableRequestLogging: true });
+    const app = Fastify({
+      loggerInstance: pino({ base: undefined }, log),
+      logController: new LogController({ disableRequestLogging: true }),
+    });
     await app.register(stubStagesFastify);
     await app.register(fastifyAccessLog);
     app.get('/x', async () => 'x');

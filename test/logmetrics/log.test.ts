@@ -73,15 +73,9 @@ describe('field styles', () => {
       'realip.source': 'header',
       'realip.header': 'x-forwarded-for',
       'realip.reason': 'untrusted-entry',
-      'realip.complete': true,
       'realip.trusted_hops': 2,
       'realip.decision': 'allowed',
-      'realip.access.reason': 'allow-list',
-      'realip.access.rule': 'partners',
       'realip.rate_limit.tier': 'partners',
-      'realip.rate_limit.limit': 1000,
-      'realip.rate_limit.remaining': 998,
-      'realip.rate_limit.reset_ms': 59000,
     });
   });
 
@@ -126,6 +120,27 @@ describe('field styles', () => {
       expect(ev[k], k).not.toBeUndefined();
     }
     expect(ev['geo.location.lat']).toBeUndefined(); // coordinates are opt-in
+  });
+
+  it('allowed lines stay lean; rule, limiter numbers and completeness appear when they explain something', () => {
+    const log = createAccessLog();
+    const ev = log.build(input(FULL));
+    for (const k of ['realip.access.rule', 'realip.rate_limit.remaining', 'realip.complete'])
+      expect(ev[k], k).toBeUndefined();
+    const limited = log.build(
+      input(
+        context({
+          resolution: resolution({ ip: CLIENT_V4, complete: false, reason: 'cap' }),
+          rateLimit: LIMITED,
+        }),
+      ),
+    );
+    expect(limited).toMatchObject({
+      'realip.rate_limit.limit': 100,
+      'realip.rate_limit.remaining': 0,
+      'realip.rate_limit.reset_ms': 42000,
+      'realip.complete': false,
+    });
   });
 
   it('every style keeps one key order per style (fixed shape)', () => {
