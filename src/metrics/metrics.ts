@@ -70,6 +70,17 @@ const COUNTRY = /^[A-Z]{2}$/;
 const LABEL_VALUE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 type Flusher = () => void;
+
+/** Every metric realip registers: kind, name (after the prefix), labels. */
+const SPECS: readonly (readonly ['counter' | 'gauge', string, readonly string[]])[] = [
+  ['counter', 'requests_total', ['decision', 'reason', 'tier']],
+  ['counter', 'requests_by_country_total', ['country', 'decision']],
+  ['counter', 'resolutions_total', ['source', 'reason', 'ip_version']],
+  ['gauge', 'store_healthy', ['store']],
+  ['gauge', 'store_fallback_active', ['store']],
+  ['counter', 'store_errors_total', ['store']],
+  ['gauge', 'geoip_database_build_timestamp_seconds', ['database']],
+];
 interface Owned {
   [FLUSHERS]?: Set<Flusher>;
   type?: string;
@@ -149,6 +160,25 @@ export function createRealipMetrics(options: RealipMetricsOptions = {}): RealipM
   }
   issues.throwIfAny();
 
+  // Check every name before creating anything, so a conflict leaves the registry untouched.
+  const conflicts: ConfigIssue[] = [];
+  for (const [kind, name, labels] of SPECS) {
+    if (countriesOpt === false && name === 'requests_by_country_total') continue;
+    const full = prefix + name;
+    const existing = registry.getSingleMetric(full) as Owned | undefined;
+    if (
+      existing !== undefined &&
+      (existing[FLUSHERS] === undefined || existing.type !== kind || !sameLabels(existing.labelNames, labels))
+    ) {
+      conflicts.push({
+        path: 'metrics.prefix',
+        message: `the registry already has a metric "${full}" that realip did not create (or with other labels); choose another prefix`,
+        code: 'ERR_REALIP_METRIC_CONFLICT',
+      });
+    }
+  }
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
+
   const flushers: Flusher[] = [];
   const attached: Set<Flusher>[] = [];
 
@@ -164,18 +194,6 @@ export function createRealipMetrics(options: RealipMetricsOptions = {}): RealipM
     const existing = registry.getSingleMetric(full) as (M & Owned) | undefined;
     let m: M & Owned;
     if (existing !== undefined) {
-      if (
-        existing[FLUSHERS] === undefined ||
-        existing.type !== kind ||
-        !sameLabels(existing.labelNames, labelNames)
-      ) {
-        const conflict: ConfigIssue = {
-          path: 'metrics.prefix',
-          message: `the registry already has a metric "${full}" that realip did not create (or with other labels); choose another prefix`,
-          code: 'ERR_REALIP_METRIC_CONFLICT',
-        };
-        throw new ConfigError([conflict]);
-      }
       m = existing;
     } else {
       const set = new Set<Flusher>();
