@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { accessLog, type ExpressAccessLog, type ExpressAccessLogOptions } from './access-log.js';
+export { clientIp, type ExpressClientIpOptions, type ExpressAdapterOptions } from './client-ip.js';

@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { accessLog, type FastifyAccessLogOptions } from './access-log.js';
+export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
