@@ -158,6 +158,15 @@ export interface AccessLogOptions extends Omit<AnonymizeOptions, 'anonymize'> {
    */
   explain?: 'never' | 'denied' | 'always';
   /**
+   * When to log `realip.trusted_hops` for header-based resolutions. Counting hops needs the
+   * resolver's chain, which realip's resolver builds lazily (about the cost of a second resolve), so
+   * by default it is logged where it explains something: denied and limited lines, incomplete
+   * resolutions, and lines that carry the chain or an explanation. Socket and PROXY protocol
+   * resolutions always carry it (free).
+   * @default 'exceptions'
+   */
+  trustedHops?: 'always' | 'exceptions' | 'never';
+  /**
    * Log GeoIP latitude/longitude. Off by default: coordinates pinpoint more than a country.
    * @default false
    */
@@ -305,6 +314,10 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   for (const [k, v] of Object.entries(levels)) {
     if (!LEVELS.includes(v)) issues.add(p(`levels.${k}`), `expected one of ${LEVELS.join(', ')}`);
   }
+  const hopsMode = options.trustedHops ?? 'exceptions';
+  if (!['always', 'exceptions', 'never'].includes(hopsMode)) {
+    issues.add(p('trustedHops'), 'expected one of always, exceptions, never');
+  }
   const explainMode = options.explain ?? 'never';
   if (!EXPLAIN.includes(explainMode)) issues.add(p('explain'), `expected one of ${EXPLAIN.join(', ')}`);
 
@@ -450,6 +463,15 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         ? anonymizedExplain(r, anonymize)
         : undefined;
     const path = pathOf(input.url);
+    const hops =
+      r === undefined || hopsMode === 'never'
+        ? undefined
+        : r.source !== 'header' ||
+            hopsMode === 'always' ||
+            (hopsMode === 'exceptions' &&
+              (decision !== 'allowed' || !r.complete || withChain || explainText !== undefined))
+          ? trustedHops(r)
+          : undefined;
     let ev: AccessLogEvent;
     if (otel && !ecs) {
       ev = {
@@ -473,7 +495,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'realip.header': r?.header,
         'realip.reason': r?.reason,
         'realip.complete': complete,
-        'realip.trusted_hops': r !== undefined ? trustedHops(r) : undefined,
+        'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
         'realip.access.reason': denied ? access.reason : undefined,
@@ -516,7 +538,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'realip.header': r?.header,
         'realip.reason': r?.reason,
         'realip.complete': complete,
-        'realip.trusted_hops': r !== undefined ? trustedHops(r) : undefined,
+        'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
         'realip.access.reason': denied ? access.reason : undefined,
@@ -567,7 +589,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'realip.header': r?.header,
         'realip.reason': r?.reason,
         'realip.complete': complete,
-        'realip.trusted_hops': r !== undefined ? trustedHops(r) : undefined,
+        'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
         'realip.access.reason': denied ? access.reason : undefined,

@@ -183,7 +183,6 @@ describe.each(FRAMEWORKS)('%s: access log, metrics and top clients over HTTP', (
       'http.response.status_code': 200,
       'geo.country.iso_code': 'DE',
       'realip.source': 'header',
-      'realip.trusted_hops': 2,
       'realip.decision': 'allowed',
       'realip.rate_limit.tier': 'partners',
       'http.request.header.user-agent': 'realip-test',

@@ -55,7 +55,7 @@ const FULL = context({
 
 describe('field styles', () => {
   it('otel: OpenTelemetry names, realip facts, no query string', () => {
-    const ev = createAccessLog({ fieldStyle: 'otel' }).build(input(FULL));
+    const ev = createAccessLog({ fieldStyle: 'otel', trustedHops: 'always' }).build(input(FULL));
     expect(JSON.parse(JSON.stringify(ev))).toEqual({
       'client.address': CLIENT_V4,
       'network.peer.address': PROXY_A,
@@ -201,6 +201,32 @@ describe('decision, geo, resolution facts', () => {
     [{ source: 'proxy-protocol', ip: CLIENT_V4, chain: [], peer: CLIENT_V4 }, 1],
   ] as const)('trustedHops(%j) = %d', (r, hops) => {
     expect(trustedHops(resolution(r as never))).toBe(hops);
+  });
+
+  it("trusted hops: on exceptions by default (the resolver's chain is lazy), always or never on request", () => {
+    const allowed = input(FULL);
+    const denied = input(context({ resolution: resolution({ ip: CLIENT_V4 }), access: DENIED }));
+    const partial = input(
+      context({ resolution: resolution({ ip: CLIENT_V4, complete: false, reason: 'cap' }) }),
+    );
+    const socket = input(
+      context({
+        resolution: resolution({ ip: CLIENT_V4, source: 'socket', chain: [CLIENT_V4], peer: CLIENT_V4 }),
+      }),
+    );
+    const byDefault = createAccessLog();
+    expect(byDefault.build(allowed)['realip.trusted_hops']).toBeUndefined();
+    expect(byDefault.build(denied)['realip.trusted_hops']).toBe(2);
+    expect(byDefault.build(partial)['realip.trusted_hops']).toBe(2);
+    expect(byDefault.build(socket)['realip.trusted_hops']).toBe(0);
+    expect(createAccessLog({ trustedHops: 'always' }).build(allowed)['realip.trusted_hops']).toBe(2);
+    expect(createAccessLog({ trustedHops: 'never' }).build(denied)['realip.trusted_hops']).toBeUndefined();
+    // The chain getter is never touched for an allowed line by default.
+    let touched = 0;
+    const lazy = { ...resolution({ ip: CLIENT_V4 }) };
+    Object.defineProperty(lazy, 'chain', { get: () => (touched++, [CLIENT_V4, PROXY_A]) });
+    byDefault.build(input(context({ resolution: lazy })));
+    expect(touched).toBe(0);
   });
 
   it('chain is opt-in and anonymised', () => {
