@@ -3,6 +3,7 @@
  * own request logging reduced to one line per request.
  *
  *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32]
+ *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
  *
  * Every server runs in its own child process (so autocannon does not share its event loop) and
  * writes one line per request to its own async pino file destination
@@ -276,9 +277,111 @@ async function main(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// --micro: the cost of one line in-process (less sensitive to a loaded machine than HTTP)
+// ---------------------------------------------------------------------------------------------
+
+async function micro(): Promise<void> {
+  const pino = (await import('pino')).default;
+  const { createAccessLog, AccessLogInput } = await import('../src/core/log.js');
+  const { createContext } = await import('../src/core/context.js');
+  const runs = arg('runs', 5);
+  const n = arg('lines', 200_000);
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-micro-'));
+  try {
+    const dest = pino.destination({ dest: join(dir, 'micro.log'), sync: false });
+    // Fastify's logger: its res serializer, and a per-request child with reqId (made once here).
+    const root = pino(
+      { serializers: { res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }) } },
+      dest,
+    );
+    const child = root.child({ reqId: 'req-1a' });
+    const httpLogger = pino({ serializers: pino.stdSerializers }, dest);
+    const ctx = createContext();
+    ctx.resolution = {
+      ip: '203.0.113.77',
+      source: 'header',
+      header: 'x-forwarded-for',
+      peer: '10.1.2.3',
+      chain: ['203.0.113.77', '172.16.5.4', '10.1.2.3'],
+      complete: true,
+      reason: 'untrusted-entry',
+      explain: () => '',
+    };
+    ctx.access = { allowed: true, reason: 'no-allow-list' };
+    ctx.rateLimit = { tier: 'default', limit: 1000, remaining: 999, resetMs: 60_000, limited: false };
+    const headers = {
+      host: '127.0.0.1:3000',
+      'user-agent': 'autocannon',
+      'x-forwarded-for': '203.0.113.77, 172.16.5.4',
+    };
+    const input = new AccessLogInput();
+    Object.assign(input, {
+      method: 'GET',
+      route: '/users/:id',
+      url: '/users/42',
+      statusCode: 200,
+      durationMs: 0.412,
+      remoteAddress: '10.1.2.3',
+      remotePort: 51234,
+      context: ctx,
+      headers,
+    });
+    const realip = createAccessLog();
+    const reply = { statusCode: 200 };
+    const req = {
+      id: 1,
+      method: 'GET',
+      url: '/users/42',
+      headers,
+      socket: { remoteAddress: '10.1.2.3', remotePort: 51234 },
+    };
+    const res = {
+      statusCode: 200,
+      getHeaders: () => ({ 'content-type': 'application/json', 'content-length': '11' }),
+    };
+    const cases: [string, () => void][] = [
+      ['realip (Fastify request.log child)', () => realip.write(input, child)],
+      [
+        "Fastify's completed line",
+        () => child.info({ res: reply, responseTime: 0.412 }, 'request completed'),
+      ],
+      [
+        "pino-http's line (std serializers)",
+        () => httpLogger.info({ req, res, responseTime: 0 }, 'request completed'),
+      ],
+    ];
+    const ns = new Map<string, number[]>(cases.map(([k]) => [k, []]));
+    for (const [, fn] of cases) for (let i = 0; i < 20_000; i++) fn();
+    for (let run = 0; run < runs; run++) {
+      for (let c = 0; c < cases.length; c++) {
+        const [name, fn] = cases[(c + run) % cases.length]!;
+        (globalThis as { gc?: () => void }).gc?.();
+        const t = process.hrtime.bigint();
+        for (let i = 0; i < n; i++) fn();
+        ns.get(name)!.push(Number(process.hrtime.bigint() - t) / n);
+        await new Promise<void>((r) => dest.flush(() => r()));
+      }
+    }
+    console.log(
+      `node ${process.version}, ${runs} interleaved runs x ${n} lines, async pino file destination`,
+    );
+    for (const [name, xs] of ns)
+      console.log(
+        `${name.padEnd(40)} ${median(xs).toFixed(0).padStart(6)} ns/line   ${xs.map((x) => x.toFixed(0)).join(' ')}`,
+      );
+    await new Promise<void>((r) => dest.flush(() => r()));
+    dest.end();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const serveAt = process.argv.indexOf('--serve');
 if (serveAt >= 0) {
   await serve(process.argv[serveAt + 1] as Variant, process.argv[serveAt + 2]!);
+} else if (process.argv.includes('--micro')) {
+  await micro();
 } else {
   await main();
 }

@@ -158,14 +158,16 @@ export interface AccessLogOptions extends Omit<AnonymizeOptions, 'anonymize'> {
    */
   explain?: 'never' | 'denied' | 'always';
   /**
-   * When to log `realip.trusted_hops` for header-based resolutions. Counting hops needs the
-   * resolver's chain, which realip's resolver builds lazily (about the cost of a second resolve), so
-   * by default it is logged where it explains something: denied and limited lines, incomplete
-   * resolutions, and lines that carry the chain or an explanation. Socket and PROXY protocol
-   * resolutions always carry it (free).
-   * @default 'exceptions'
+   * How much an ordinary line carries. `'lean'`: allowed requests with a complete resolution get the
+   * core fields (client, peer, method, route, path, status, duration, geo, source, decision); the
+   * details (`realip.trusted_hops`, `.header`, `.reason`, `.complete`, the rule, the tier and the
+   * limiter's numbers, the peer port) are added on the lines they explain: denied, limited,
+   * incomplete resolutions, and lines with `chain` or `explain`. `'full'`: every line carries
+   * everything. Every field costs serialisation time on every request, and counting trusted hops
+   * needs the resolver's chain, which realip's resolver builds lazily (about a second resolve).
+   * @default 'lean'
    */
-  trustedHops?: 'always' | 'exceptions' | 'never';
+  detail?: 'lean' | 'full';
   /**
    * Log GeoIP latitude/longitude. Off by default: coordinates pinpoint more than a country.
    * @default false
@@ -314,10 +316,9 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   for (const [k, v] of Object.entries(levels)) {
     if (!LEVELS.includes(v)) issues.add(p(`levels.${k}`), `expected one of ${LEVELS.join(', ')}`);
   }
-  const hopsMode = options.trustedHops ?? 'exceptions';
-  if (!['always', 'exceptions', 'never'].includes(hopsMode)) {
-    issues.add(p('trustedHops'), 'expected one of always, exceptions, never');
-  }
+  const detail = options.detail ?? 'lean';
+  if (detail !== 'lean' && detail !== 'full') issues.add(p('detail'), 'expected "lean" or "full"');
+  const full = detail === 'full';
   const explainMode = options.explain ?? 'never';
   if (!EXPLAIN.includes(explainMode)) issues.add(p('explain'), `expected one of ${EXPLAIN.join(', ')}`);
 
@@ -438,14 +439,26 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     const access = ctx?.access;
     const rl = ctx?.rateLimit;
     const decision = decisionOf(ctx);
-    // Allowed lines stay lean (each field costs serialisation time on every request): the rule,
-    // the limiter's numbers and `complete` appear only when they explain a denial, a limit or a
-    // partial resolution.
+    // Lean lines: details only where they explain something (see the `detail` option).
     const denied = decision === 'denied' && access !== undefined;
     // Seconds with microsecond precision: shorter lines than the raw float.
     const seconds = Math.round(input.durationMs * 1000) / 1e6;
     const limited = decision === 'limited' && rl !== undefined;
-    const complete = r !== undefined && !r.complete ? false : undefined;
+    const explainText =
+      r !== undefined && (explainMode === 'always' || (explainMode === 'denied' && decision !== 'allowed'))
+        ? anonymizedExplain(r, anonymize)
+        : undefined;
+    const detailed =
+      full ||
+      decision !== 'allowed' ||
+      (r !== undefined && !r.complete) ||
+      withChain ||
+      explainText !== undefined;
+    const complete = r !== undefined && detailed && (full || !r.complete) ? r.complete : undefined;
+    const hops = r !== undefined && detailed ? trustedHops(r) : undefined;
+    const header = detailed ? r?.header : undefined;
+    const reason = detailed ? r?.reason : undefined;
+    const tier = detailed ? rl?.tier : undefined;
     const client = r !== undefined ? anonymize(r.ip) : undefined;
     const rawPeer =
       r !== undefined
@@ -457,21 +470,8 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     // Every key sits in one object literal per style: keys added afterwards would push V8 into
     // dictionary mode and make pino's for-in serialisation several times slower.
     // A source port next to a truncated address re-identifies a CGNAT subscriber: only with `none`.
-    const peerPort = anonymized ? undefined : input.remotePort;
-    const explainText =
-      r !== undefined && (explainMode === 'always' || (explainMode === 'denied' && decision !== 'allowed'))
-        ? anonymizedExplain(r, anonymize)
-        : undefined;
+    const peerPort = anonymized || !detailed ? undefined : input.remotePort;
     const path = pathOf(input.url);
-    const hops =
-      r === undefined || hopsMode === 'never'
-        ? undefined
-        : r.source !== 'header' ||
-            hopsMode === 'always' ||
-            (hopsMode === 'exceptions' &&
-              (decision !== 'allowed' || !r.complete || withChain || explainText !== undefined))
-          ? trustedHops(r)
-          : undefined;
     let ev: AccessLogEvent;
     if (otel && !ecs) {
       ev = {
@@ -492,18 +492,18 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'realip.as_org': geo?.org,
         'realip.network': geo?.network,
         'realip.source': r?.source,
-        'realip.header': r?.header,
-        'realip.reason': r?.reason,
+        'realip.header': header,
+        'realip.reason': reason,
         'realip.complete': complete,
         'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
-        'realip.access.reason': denied ? access.reason : undefined,
-        'realip.access.rule': denied ? access.rule : undefined,
-        'realip.rate_limit.tier': rl?.tier,
-        'realip.rate_limit.limit': limited ? rl.limit : undefined,
-        'realip.rate_limit.remaining': limited ? rl.remaining : undefined,
-        'realip.rate_limit.reset_ms': limited ? rl.resetMs : undefined,
+        'realip.access.reason': denied || full ? access?.reason : undefined,
+        'realip.access.rule': denied || full ? access?.rule : undefined,
+        'realip.rate_limit.tier': tier,
+        'realip.rate_limit.limit': limited || full ? rl?.limit : undefined,
+        'realip.rate_limit.remaining': limited || full ? rl?.remaining : undefined,
+        'realip.rate_limit.reset_ms': limited || full ? rl?.resetMs : undefined,
         'realip.anonymize': modeField,
         'realip.key_id': keyIdField(),
         'realip.explain': explainText,
@@ -535,18 +535,18 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'client.as.organization.name': geo?.org,
         'realip.network': geo?.network,
         'realip.source': r?.source,
-        'realip.header': r?.header,
-        'realip.reason': r?.reason,
+        'realip.header': header,
+        'realip.reason': reason,
         'realip.complete': complete,
         'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
-        'realip.access.reason': denied ? access.reason : undefined,
-        'realip.access.rule': denied ? access.rule : undefined,
-        'realip.rate_limit.tier': rl?.tier,
-        'realip.rate_limit.limit': limited ? rl.limit : undefined,
-        'realip.rate_limit.remaining': limited ? rl.remaining : undefined,
-        'realip.rate_limit.reset_ms': limited ? rl.resetMs : undefined,
+        'realip.access.reason': denied || full ? access?.reason : undefined,
+        'realip.access.rule': denied || full ? access?.rule : undefined,
+        'realip.rate_limit.tier': tier,
+        'realip.rate_limit.limit': limited || full ? rl?.limit : undefined,
+        'realip.rate_limit.remaining': limited || full ? rl?.remaining : undefined,
+        'realip.rate_limit.reset_ms': limited || full ? rl?.resetMs : undefined,
         'realip.anonymize': modeField,
         'realip.key_id': keyIdField(),
         'realip.explain': explainText,
@@ -586,18 +586,18 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
         'client.as.organization.name': geo?.org,
         'realip.network': geo?.network,
         'realip.source': r?.source,
-        'realip.header': r?.header,
-        'realip.reason': r?.reason,
+        'realip.header': header,
+        'realip.reason': reason,
         'realip.complete': complete,
         'realip.trusted_hops': hops,
         'realip.chain': chainOf(r),
         'realip.decision': decision,
-        'realip.access.reason': denied ? access.reason : undefined,
-        'realip.access.rule': denied ? access.rule : undefined,
-        'realip.rate_limit.tier': rl?.tier,
-        'realip.rate_limit.limit': limited ? rl.limit : undefined,
-        'realip.rate_limit.remaining': limited ? rl.remaining : undefined,
-        'realip.rate_limit.reset_ms': limited ? rl.resetMs : undefined,
+        'realip.access.reason': denied || full ? access?.reason : undefined,
+        'realip.access.rule': denied || full ? access?.rule : undefined,
+        'realip.rate_limit.tier': tier,
+        'realip.rate_limit.limit': limited || full ? rl?.limit : undefined,
+        'realip.rate_limit.remaining': limited || full ? rl?.remaining : undefined,
+        'realip.rate_limit.reset_ms': limited || full ? rl?.resetMs : undefined,
         'realip.anonymize': modeField,
         'realip.key_id': keyIdField(),
         'realip.explain': explainText,

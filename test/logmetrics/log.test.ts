@@ -55,11 +55,10 @@ const FULL = context({
 
 describe('field styles', () => {
   it('otel: OpenTelemetry names, realip facts, no query string', () => {
-    const ev = createAccessLog({ fieldStyle: 'otel', trustedHops: 'always' }).build(input(FULL));
+    const ev = createAccessLog({ fieldStyle: 'otel' }).build(input(FULL));
     expect(JSON.parse(JSON.stringify(ev))).toEqual({
       'client.address': CLIENT_V4,
       'network.peer.address': PROXY_A,
-      'network.peer.port': 51234,
       'http.request.method': 'GET',
       'http.route': '/users/:id',
       'url.path': '/users/42',
@@ -71,16 +70,29 @@ describe('field styles', () => {
       'realip.asn': 64500,
       'realip.as_org': 'Example Carrier',
       'realip.source': 'header',
+      'realip.decision': 'allowed',
+    });
+  });
+
+  it("detail: 'full' puts every realip fact on every line", () => {
+    const ev = createAccessLog({ detail: 'full' }).build(input(FULL));
+    expect(ev).toMatchObject({
+      'network.peer.port': 51234,
       'realip.header': 'x-forwarded-for',
       'realip.reason': 'untrusted-entry',
+      'realip.complete': true,
       'realip.trusted_hops': 2,
-      'realip.decision': 'allowed',
+      'realip.access.reason': 'allow-list',
+      'realip.access.rule': 'partners',
       'realip.rate_limit.tier': 'partners',
+      'realip.rate_limit.limit': 1000,
+      'realip.rate_limit.remaining': 998,
+      'realip.rate_limit.reset_ms': 59000,
     });
   });
 
   it('ecs: client.ip, source.*, client.geo.*, client.as.*, event.duration in ns', () => {
-    const ev = createAccessLog({ fieldStyle: 'ecs', geoLocation: true }).build(input(FULL));
+    const ev = createAccessLog({ fieldStyle: 'ecs', geoLocation: true, detail: 'full' }).build(input(FULL));
     expect(ev).toMatchObject({
       'client.address': CLIENT_V4,
       'client.ip': CLIENT_V4,
@@ -203,7 +215,7 @@ describe('decision, geo, resolution facts', () => {
     expect(trustedHops(resolution(r as never))).toBe(hops);
   });
 
-  it("trusted hops: on exceptions by default (the resolver's chain is lazy), always or never on request", () => {
+  it("trusted hops and resolution details: on exception lines by default (the resolver's chain is lazy)", () => {
     const allowed = input(FULL);
     const denied = input(context({ resolution: resolution({ ip: CLIENT_V4 }), access: DENIED }));
     const partial = input(
@@ -218,9 +230,14 @@ describe('decision, geo, resolution facts', () => {
     expect(byDefault.build(allowed)['realip.trusted_hops']).toBeUndefined();
     expect(byDefault.build(denied)['realip.trusted_hops']).toBe(2);
     expect(byDefault.build(partial)['realip.trusted_hops']).toBe(2);
-    expect(byDefault.build(socket)['realip.trusted_hops']).toBe(0);
-    expect(createAccessLog({ trustedHops: 'always' }).build(allowed)['realip.trusted_hops']).toBe(2);
-    expect(createAccessLog({ trustedHops: 'never' }).build(denied)['realip.trusted_hops']).toBeUndefined();
+    expect(byDefault.build(partial)).toMatchObject({ 'realip.reason': 'cap', 'realip.complete': false });
+    expect(byDefault.build(denied)).toMatchObject({
+      'realip.header': 'x-forwarded-for',
+      'network.peer.port': 51234,
+    });
+    expect(byDefault.build(socket)['realip.trusted_hops']).toBeUndefined();
+    expect(createAccessLog({ detail: 'full' }).build(socket)['realip.trusted_hops']).toBe(0);
+    expect(createAccessLog({ detail: 'full' }).build(allowed)['realip.trusted_hops']).toBe(2);
     // The chain getter is never touched for an allowed line by default.
     let touched = 0;
     const lazy = { ...resolution({ ip: CLIENT_V4 }) };

@@ -40,7 +40,7 @@ async function expressApp(log: Capture, registry: Registry, anonymize: 'none' | 
     expressAccessLog({
       logger: pino({ base: undefined }, log),
       anonymize,
-      trustedHops: 'always',
+      detail: 'full',
       explain: 'always',
     }),
   );
@@ -62,7 +62,7 @@ async function fastifyApp(log: Capture, registry: Registry, anonymize: 'none' | 
     logController: new LogController({ disableRequestLogging: true }),
   });
   await app.register(fastifyClientIp, RESOLVE);
-  await app.register(fastifyAccessLog, { anonymize, trustedHops: 'always', explain: 'always' });
+  await app.register(fastifyAccessLog, { anonymize, detail: 'full', explain: 'always' });
   await app.register(fastifyMetrics, { metrics: createRealipMetrics({ registry }) });
   app.get('/hello', async () => 'hi');
   await app.listen({ port: 0, host: '127.0.0.1' });
