@@ -696,8 +696,12 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   let lastTop: unknown;
 
   function emit(logger: LoggerLike, level: AccessLogLevel, obj: object, msg: string): void {
+    if (logger.isLevelEnabled !== undefined && !logger.isLevelEnabled(level)) return;
+    emitEnabled(logger, level, obj, msg);
+  }
+
+  function emitEnabled(logger: LoggerLike, level: AccessLogLevel, obj: object, msg: string): void {
     try {
-      if (logger.isLevelEnabled !== undefined && !logger.isLevelEnabled(level)) return;
       if (level === 'info') logger.info(obj, msg);
       else if (level === 'error' && logger.error !== undefined) logger.error(obj, msg);
       else logger.warn(obj, msg);
@@ -707,6 +711,14 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   }
 
   function write(input: AccessLogInput, logger: LoggerLike, rootLogger: LoggerLike = logger): void {
+    try {
+      writeUnsafe(input, logger, rootLogger);
+    } catch {
+      // Request data and user loggers never break the response path (this runs in 'close' listeners).
+    }
+  }
+
+  function writeUnsafe(input: AccessLogInput, logger: LoggerLike, rootLogger: LoggerLike): void {
     if (input.url !== undefined && exempt(input.url)) return;
     const ctx = input.context;
     const r = ctx?.resolution;
@@ -754,7 +766,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
       return;
     }
     if (suppressSet.has(status) && suppressOn) ev['suppressed'] = suppressedCount;
-    emit(logger, level, ev, message);
+    emitEnabled(logger, level, ev, message);
   }
 
   return {

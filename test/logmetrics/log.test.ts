@@ -507,6 +507,13 @@ describe('writing', () => {
       },
     };
     expect(() => log.write(input(FULL), logger)).not.toThrow();
+    const picky: LoggerLike = {
+      ...logger,
+      isLevelEnabled: () => {
+        throw new Error('bad logger');
+      },
+    };
+    expect(() => log.write(input(FULL), picky)).not.toThrow();
   });
 
   it('exempt paths are not logged; top clients are fed and each window logged once', () => {
