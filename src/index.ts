@@ -14,6 +14,43 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// --- logmetrics: anonymisation, access-log event builder, top-clients sketch (no pino, no prom-client) ---
+export {
+  createAnonymizer,
+  REDACTED,
+  type Anonymizer,
+  type AnonymizeMode,
+  type AnonymizeOptions,
+  type HmacKey,
+} from './core/anonymize.js';
+export {
+  createAccessLog,
+  AccessLogInput,
+  decisionOf,
+  trustedHops,
+  redactedExplanation,
+  anonymizedExplain,
+  SENSITIVE_HEADERS,
+  type AccessLog,
+  type AccessLogEvent,
+  type AccessLogLevel,
+  type AccessLogOptions,
+  type FieldStyle,
+  type LoggerLike,
+  type PolicyDecision,
+  type SuppressOptions,
+} from './core/log.js';
+export {
+  createHeavyHitters,
+  SpaceSaving,
+  type HeavyHitters,
+  type HeavyHittersOptions,
+  type SketchEntry,
+  type TopClient,
+  type TopClientsGranularity,
+  type TopClientsSnapshot,
+} from './core/heavy-hitters.js';
+export type { RealipMetricsHooks } from './types.js';
 // Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
 export {
   createRequestResolver,

@@ -24,6 +24,26 @@ export interface RealipWarning {
 export type WarningHandler = (warning: RealipWarning) => void;
 
 // ---------------------------------------------------------------------------------------------
+// Observability hooks (logmetrics): stages report state changes; realip/metrics implements them
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a stage calls when its state changes (`createRealipMetrics().hooks` implements it as gauges
+ * and counters). Every method is cheap and never throws. `store` and `database` are short names
+ * such as `redis`, `memory`, `country`, `asn` (values beyond 64 distinct are reported as `other`).
+ */
+export interface RealipMetricsHooks {
+  /** The rate-limit store became healthy (`true`) or started failing (`false`). */
+  storeHealth(store: string, healthy: boolean): void;
+  /** Rate limiting switched to its fallback (insurance) store (`true`) or back (`false`). */
+  storeFallback(store: string, active: boolean): void;
+  /** One store operation failed. */
+  storeError(store: string): void;
+  /** A GeoIP database was (re)loaded; its build time in seconds since the epoch. */
+  geoDatabase(database: string, buildEpochSeconds: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Named IP lists (shared by access and rate-limit tiers)
 // ---------------------------------------------------------------------------------------------
 
