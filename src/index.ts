@@ -14,3 +14,25 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
+export {
+  createResolver,
+  ClientResolution,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_HEADER_BYTES,
+  type Resolver,
+  type NormalizedResolverOptions,
+  type NormalizedRequireHeader,
+  type CreateResolverSettings,
+} from './core/resolve.js';
+export { PRESETS, PRESET_NAMES, type PresetSpec } from './core/presets.js';
+export type {
+  Resolution,
+  ResolutionReason,
+  ResolutionSource,
+  ResolveInput,
+  ResolverOptions,
+  PresetName,
+  RealipWarning,
+  WarningHandler,
+} from './types.js';
