@@ -71,7 +71,7 @@ export async function startApp(): Promise<App> {
           'X-App-Hop',
           'secret',
           'Keep-Alive',
-          'timeout=5',
+          'timeout=99',
           'Proxy-Authenticate',
           'Basic',
           'X-End-To-End',
