@@ -133,12 +133,30 @@ function fail(message: string): number {
   return 2;
 }
 
-/** Entry point of `realip sidecar`. Resolves with the exit code after shutdown. */
-export async function run(argv: string[]): Promise<number> {
+/** The outcome of parsing `realip sidecar` arguments (no side effects). */
+export type ParsedSidecarArgs =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'invalid'; readonly problems: readonly string[] }
+  | {
+      readonly kind: 'ok';
+      /** Sidecar options without the stack. */
+      readonly options: Omit<SidecarOptions, 'stack'>;
+      /** The policy file, when given. */
+      readonly config: string | undefined;
+      /** Built-in stack settings (only without --config). */
+      readonly builtin: {
+        readonly trustedProxies: readonly string[];
+        readonly header: string | undefined;
+        readonly undeterminable: 'deny' | 'allow';
+      };
+    };
+
+/** Parses and checks the flags of `realip sidecar`, reporting every problem at once. */
+export function parseSidecarArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedSidecarArgs {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: [...argv],
       allowPositionals: false,
       strict: true,
       options: {
@@ -165,13 +183,10 @@ export async function run(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return { kind: 'invalid', problems: [error instanceof Error ? error.message : String(error)] };
   }
   const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
+  if (v.help) return { kind: 'help' };
   const problems: string[] = [];
   const duration = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
@@ -186,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
     return a;
   };
 
-  const upstream = v.upstream ?? process.env.REALIP_UPSTREAM;
+  const upstream = v.upstream ?? env.REALIP_UPSTREAM;
   if (upstream === undefined) problems.push('--upstream is required (e.g. --upstream http://127.0.0.1:3000)');
   const listen = address('listen', v.listen);
   const adminOff = v['admin-listen'] === 'off' || v['admin-listen'] === 'false';
@@ -194,13 +209,20 @@ export async function run(argv: string[]): Promise<number> {
   let maxBodyBytes: number | undefined;
   if (v['max-body-size'] !== undefined) {
     maxBodyBytes = parseSize(v['max-body-size']);
-    if (maxBodyBytes === undefined) problems.push(`--max-body-size: not a size (got "${v['max-body-size']}", expected e.g. 10mb)`);
+    if (maxBodyBytes === undefined) {
+      problems.push(`--max-body-size: not a size (got "${v['max-body-size']}", expected e.g. 10mb)`);
+    }
   }
   const trustedPp = list(v['proxy-protocol-trusted']);
   if (v['proxy-protocol'] && trustedPp.length === 0) {
-    problems.push('--proxy-protocol needs --proxy-protocol-trusted <cidr> (the load balancers allowed to send the header)');
+    problems.push(
+      '--proxy-protocol needs --proxy-protocol-trusted <cidr> (the load balancers allowed to send the header)',
+    );
   }
-  if (!v['proxy-protocol'] && (trustedPp.length > 0 || v['proxy-protocol-timeout'] || v['proxy-protocol-untrusted'])) {
+  if (
+    !v['proxy-protocol'] &&
+    (trustedPp.length > 0 || v['proxy-protocol-timeout'] !== undefined || v['proxy-protocol-untrusted'] !== undefined)
+  ) {
     problems.push('--proxy-protocol-* options need --proxy-protocol');
   }
   const untrusted = v['proxy-protocol-untrusted'];
@@ -213,7 +235,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const trustedProxies = list(v['trusted-proxy']);
   if (v.config !== undefined && (trustedProxies.length > 0 || v.header !== undefined || undeterminable !== undefined)) {
-    problems.push('--trusted-proxy, --header and --undeterminable configure the built-in stack; with --config set them in the policy file');
+    problems.push(
+      '--trusted-proxy, --header and --undeterminable configure the built-in stack; with --config set them in the policy file',
+    );
   }
   const ppTimeout = duration('proxy-protocol-timeout', v['proxy-protocol-timeout']);
   const connectTimeoutMs = duration('connect-timeout', v['connect-timeout']);
@@ -221,34 +245,10 @@ export async function run(argv: string[]): Promise<number> {
   const idleTimeoutMs = duration('idle-timeout', v['idle-timeout']);
   const shutdownDelayMs = duration('shutdown-delay', v['shutdown-delay']);
   const drainTimeoutMs = duration('drain-timeout', v['drain-timeout']);
-  if (problems.length > 0) return fail(problems.join('\n  '));
+  if (problems.length > 0) return { kind: 'invalid', problems };
 
-  let stack: SidecarStack;
-  try {
-    if (v.config !== undefined) {
-      stack = await loadPolicyStack(v.config);
-    } else {
-      const resolver = createResolver(
-        {
-          trustedProxies,
-          ...(v.header === undefined ? {} : { header: v.header }),
-          onWarning: logWarning,
-        },
-        { path: 'sidecar.resolve' },
-      );
-      stack = createResolveStack(resolver, {
-        undeterminable: (undeterminable as 'deny' | 'allow' | undefined) ?? 'deny',
-      });
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) return fail(error.message);
-    throw error;
-  }
-
-  const options: SidecarOptions = {
+  const options: Omit<SidecarOptions, 'stack'> = {
     upstream: upstream!,
-    stack,
-    onEvent: logEvent,
     geoHeaders: !v['no-geo-headers'],
     stripHeaders: list(v['strip-header']),
     ...(listen && { listen }),
@@ -267,6 +267,48 @@ export async function run(argv: string[]): Promise<number> {
       },
     }),
   };
+  return {
+    kind: 'ok',
+    options,
+    config: v.config,
+    builtin: {
+      trustedProxies,
+      header: v.header,
+      undeterminable: (undeterminable as 'deny' | 'allow' | undefined) ?? 'deny',
+    },
+  };
+}
+
+/** Entry point of `realip sidecar`. Resolves with the exit code after shutdown. */
+export async function run(argv: string[]): Promise<number> {
+  const args = parseSidecarArgs(argv);
+  if (args.kind === 'help') {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (args.kind === 'invalid') return fail(args.problems.join('\n  '));
+
+  let stack: SidecarStack;
+  try {
+    if (args.config !== undefined) {
+      stack = await loadPolicyStack(args.config);
+    } else {
+      const b = args.builtin;
+      const resolver = createResolver(
+        {
+          trustedProxies: b.trustedProxies,
+          ...(b.header === undefined ? {} : { header: b.header }),
+          onWarning: logWarning,
+        },
+        { path: 'sidecar.resolve' },
+      );
+      stack = createResolveStack(resolver, { undeterminable: b.undeterminable });
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  const options: SidecarOptions = { ...args.options, stack, onEvent: logEvent };
   let sidecar;
   try {
     sidecar = createSidecar(options);

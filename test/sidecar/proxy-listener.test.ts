@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxyProtocolServer } from '../../src/sidecar/proxy-listener.js';
 import http from 'node:http';
+import type { ProxyProtocolOptions } from '../../src/sidecar/types.js';
 import { encodeV1, encodeV2 } from './proxy-encode.js';
 import { rawExchange, request, startApp, startSidecar, type App, type Running, type Seen } from './helpers.js';
 
 let app: App;
 const running: Running[] = [];
-async function sidecar(proxyProtocol: Parameters<typeof startSidecar>[1]['proxyProtocol']) {
+async function sidecar(proxyProtocol: ProxyProtocolOptions) {
   const r = await startSidecar(app.url, { proxyProtocol });
   running.push(r);
   return r;
