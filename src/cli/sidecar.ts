@@ -63,7 +63,13 @@ export function parseSize(text: string): number | undefined {
   const m = /^(\d+)\s*(b|kb|k|kib|mb|m|mib|gb|g|gib)?$/i.exec(text.trim());
   if (m === null) return undefined;
   const unit = (m[2] ?? 'b').toLowerCase();
-  const mult = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('g') ? 1024 ** 3 : 1;
+  const mult = unit.startsWith('k')
+    ? 1024
+    : unit.startsWith('m')
+      ? 1024 ** 2
+      : unit.startsWith('g')
+        ? 1024 ** 3
+        : 1;
   const n = Number(m[1]) * mult;
   return Number.isSafeInteger(n) ? n : undefined;
 }
@@ -92,7 +98,8 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
 
 function list(values: string[] | undefined): string[] {
   const out: string[] = [];
-  for (const v of values ?? []) for (const part of v.split(',')) if (part.trim() !== '') out.push(part.trim());
+  for (const v of values ?? [])
+    for (const part of v.split(',')) if (part.trim() !== '') out.push(part.trim());
   return out;
 }
 
@@ -124,7 +131,9 @@ async function loadPolicyStack(path: string): Promise<SidecarStack> {
     ]);
   }
   const loaded: unknown = await (load as (p: string) => unknown)(path);
-  return (await (create as (p: unknown, o: unknown) => unknown)(loaded, { onWarning: logWarning })) as SidecarStack;
+  return (await (create as (p: unknown, o: unknown) => unknown)(loaded, {
+    onWarning: logWarning,
+  })) as SidecarStack;
 }
 // ======================================== END STACK SEAM ========================================
 
@@ -152,7 +161,10 @@ export type ParsedSidecarArgs =
     };
 
 /** Parses and checks the flags of `realip sidecar`, reporting every problem at once. */
-export function parseSidecarArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedSidecarArgs {
+export function parseSidecarArgs(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedSidecarArgs {
   let parsed;
   try {
     parsed = parseArgs({
@@ -191,7 +203,8 @@ export function parseSidecarArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   const duration = (flag: string, text: string | undefined): number | undefined => {
     if (text === undefined) return undefined;
     const ms = parseDuration(text);
-    if (ms === undefined) problems.push(`--${flag}: not a duration (got "${text}", expected e.g. 10s or 500ms)`);
+    if (ms === undefined)
+      problems.push(`--${flag}: not a duration (got "${text}", expected e.g. 10s or 500ms)`);
     return ms;
   };
   const address = (flag: string, text: string | undefined): ListenAddress | undefined => {
@@ -221,7 +234,9 @@ export function parseSidecarArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (
     !v['proxy-protocol'] &&
-    (trustedPp.length > 0 || v['proxy-protocol-timeout'] !== undefined || v['proxy-protocol-untrusted'] !== undefined)
+    (trustedPp.length > 0 ||
+      v['proxy-protocol-timeout'] !== undefined ||
+      v['proxy-protocol-untrusted'] !== undefined)
   ) {
     problems.push('--proxy-protocol-* options need --proxy-protocol');
   }
@@ -234,7 +249,10 @@ export function parseSidecarArgs(argv: readonly string[], env: NodeJS.ProcessEnv
     problems.push(`--undeterminable: expected deny or allow (got "${undeterminable}")`);
   }
   const trustedProxies = list(v['trusted-proxy']);
-  if (v.config !== undefined && (trustedProxies.length > 0 || v.header !== undefined || undeterminable !== undefined)) {
+  if (
+    v.config !== undefined &&
+    (trustedProxies.length > 0 || v.header !== undefined || undeterminable !== undefined)
+  ) {
     problems.push(
       '--trusted-proxy, --header and --undeterminable configure the built-in stack; with --config set them in the policy file',
     );
@@ -320,7 +338,9 @@ export async function run(argv: string[]): Promise<number> {
     await sidecar.listen();
   } catch (error) {
     await sidecar.close();
-    process.stderr.write(`realip sidecar: cannot listen: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `realip sidecar: cannot listen: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     return 1;
   }
 

@@ -20,7 +20,8 @@ import { formatIpv4, formatIpv6, parseIpInto } from './ip.js';
 export type ProxyCommand = 'proxy' | 'local';
 
 /** Address family and transport. `unknown` is v1's `UNKNOWN`; `unspec` is v2's family 0. */
-export type ProxyFamily = 'tcp4' | 'tcp6' | 'udp4' | 'udp6' | 'unix-stream' | 'unix-dgram' | 'unspec' | 'unknown';
+export type ProxyFamily =
+  'tcp4' | 'tcp6' | 'udp4' | 'udp6' | 'unix-stream' | 'unix-dgram' | 'unspec' | 'unknown';
 
 /** A parsed PROXY header. */
 export interface ProxyHeader {

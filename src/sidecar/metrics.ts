@@ -38,7 +38,12 @@ function family(out: string[], name: string, type: 'counter' | 'gauge', help: st
 /** Renders the counters in the Prometheus text format (version 0.0.4). */
 export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): string {
   const out: string[] = [];
-  family(out, 'realip_sidecar_responses_total', 'counter', 'Responses sent on the public listener, by status code.');
+  family(
+    out,
+    'realip_sidecar_responses_total',
+    'counter',
+    'Responses sent on the public listener, by status code.',
+  );
   for (const [code, n] of [...c.responses].sort((a, b) => a[0] - b[0])) {
     out.push(`realip_sidecar_responses_total{code="${code}"} ${n}`);
   }
@@ -46,7 +51,12 @@ export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): str
   for (const [kind, n] of [...c.upstreamErrors].sort()) {
     out.push(`realip_sidecar_upstream_errors_total{kind="${label(kind)}"} ${n}`);
   }
-  family(out, 'realip_sidecar_upstream_retries_total', 'counter', 'Idempotent requests retried after a stale keep-alive connection.');
+  family(
+    out,
+    'realip_sidecar_upstream_retries_total',
+    'counter',
+    'Idempotent requests retried after a stale keep-alive connection.',
+  );
   out.push(`realip_sidecar_upstream_retries_total ${c.upstreamRetries}`);
   family(out, 'realip_sidecar_body_too_large_total', 'counter', 'Requests refused with 413.');
   out.push(`realip_sidecar_body_too_large_total ${c.bodyTooLarge}`);
@@ -61,18 +71,33 @@ export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): str
   family(out, 'realip_sidecar_draining', 'gauge', '1 once shutdown has started.');
   out.push(`realip_sidecar_draining ${draining ? 1 : 0}`);
   const pp = c.proxyProtocol;
-  family(out, 'realip_sidecar_proxy_protocol_accepted_total', 'counter', 'PROXY protocol headers accepted, by version and command.');
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_accepted_total',
+    'counter',
+    'PROXY protocol headers accepted, by version and command.',
+  );
   for (const key of Object.keys(pp.accepted).sort()) {
     const [version, command] = key.split('-');
     out.push(
       `realip_sidecar_proxy_protocol_accepted_total{version="${label(version ?? '')}",command="${label(command ?? '')}"} ${pp.accepted[key]}`,
     );
   }
-  family(out, 'realip_sidecar_proxy_protocol_refused_total', 'counter', 'Connections closed before HTTP, by reason.');
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_refused_total',
+    'counter',
+    'Connections closed before HTTP, by reason.',
+  );
   for (const reason of Object.keys(pp.refused).sort()) {
     out.push(`realip_sidecar_proxy_protocol_refused_total{reason="${label(reason)}"} ${pp.refused[reason]}`);
   }
-  family(out, 'realip_sidecar_proxy_protocol_direct_total', 'counter', 'Connections from untrusted peers served without PROXY protocol.');
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_direct_total',
+    'counter',
+    'Connections from untrusted peers served without PROXY protocol.',
+  );
   out.push(`realip_sidecar_proxy_protocol_direct_total ${pp.direct}`);
   return out.join('\n') + '\n';
 }

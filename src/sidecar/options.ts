@@ -3,7 +3,13 @@
  */
 import { ConfigError, IssueCollector } from '../errors.js';
 import { validateProxyProtocolOptions } from './proxy-listener.js';
-import type { ListenAddress, ProxyProtocolOptions, SidecarEvent, SidecarOptions, SidecarStack } from './types.js';
+import type {
+  ListenAddress,
+  ProxyProtocolOptions,
+  SidecarEvent,
+  SidecarOptions,
+  SidecarStack,
+} from './types.js';
 
 /** Defaults, shared by the CLI help, the docs and the Kubernetes manifest tests. */
 export const SIDECAR_DEFAULTS = Object.freeze({
@@ -62,7 +68,12 @@ function checkDuration(
   allowZero: boolean,
 ): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < (allowZero ? 0 : 1) || value > 86_400_000) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < (allowZero ? 0 : 1) ||
+    value > 86_400_000
+  ) {
     issues.add(
       path,
       `must be a number of milliseconds, ${allowZero ? '0' : '1'}-86400000 (got ${JSON.stringify(value)})`,
@@ -114,7 +125,12 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
         'ERR_REALIP_UPSTREAM_INVALID',
       );
     }
-    if (upstream.search !== '' || upstream.hash !== '' || upstream.username !== '' || upstream.password !== '') {
+    if (
+      upstream.search !== '' ||
+      upstream.hash !== '' ||
+      upstream.username !== '' ||
+      upstream.password !== ''
+    ) {
       issues.add(
         'upstream',
         'must not carry a query, fragment or credentials (got ' + upstream.href + ')',
@@ -144,7 +160,13 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
       maxBodyBytes = v;
     }
   }
-  const connectTimeoutMs = checkDuration(issues, 'connectTimeoutMs', options.connectTimeoutMs, d.connectTimeoutMs, false);
+  const connectTimeoutMs = checkDuration(
+    issues,
+    'connectTimeoutMs',
+    options.connectTimeoutMs,
+    d.connectTimeoutMs,
+    false,
+  );
   const responseTimeoutMs = checkDuration(
     issues,
     'responseTimeoutMs',
@@ -153,10 +175,25 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
     false,
   );
   const idleTimeoutMs = checkDuration(issues, 'idleTimeoutMs', options.idleTimeoutMs, d.idleTimeoutMs, true);
-  const shutdownDelayMs = checkDuration(issues, 'shutdownDelayMs', options.shutdownDelayMs, d.shutdownDelayMs, true);
-  const drainTimeoutMs = checkDuration(issues, 'drainTimeoutMs', options.drainTimeoutMs, d.drainTimeoutMs, true);
+  const shutdownDelayMs = checkDuration(
+    issues,
+    'shutdownDelayMs',
+    options.shutdownDelayMs,
+    d.shutdownDelayMs,
+    true,
+  );
+  const drainTimeoutMs = checkDuration(
+    issues,
+    'drainTimeoutMs',
+    options.drainTimeoutMs,
+    d.drainTimeoutMs,
+    true,
+  );
   const stripHeaders = options.stripHeaders ?? [];
-  if (!Array.isArray(stripHeaders) || stripHeaders.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))) {
+  if (
+    !Array.isArray(stripHeaders) ||
+    stripHeaders.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))
+  ) {
     issues.add('stripHeaders', 'must be a list of header names');
   }
   let upstreamMaxIdleSockets: number = d.upstreamMaxIdleSockets;

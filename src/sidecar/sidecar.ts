@@ -91,15 +91,22 @@ class SidecarImpl implements Sidecar {
       },
       (req, res) => this.onRequest(req, res),
     );
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.counters.clientErrors++;
       if (!socket.writable || (err.code === 'ECONNRESET' && socket.destroyed)) {
         socket.destroy();
         return;
       }
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = problemBody({ title: http.STATUS_CODES[status]!, status, detail: 'malformed HTTP request' });
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const body = problemBody({
+        title: http.STATUS_CODES[status]!,
+        status,
+        detail: 'malformed HTTP request',
+      });
       socket.end(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -241,7 +248,12 @@ class SidecarImpl implements Sidecar {
     let responseTimer: NodeJS.Timeout | undefined = setTimeout(() => {
       responseTimer = undefined;
       upReq.destroy(
-        new UpstreamFailure(504, 'ERR_REALIP_UPSTREAM_TIMEOUT', 'response-timeout', 'the app did not answer in time'),
+        new UpstreamFailure(
+          504,
+          'ERR_REALIP_UPSTREAM_TIMEOUT',
+          'response-timeout',
+          'the app did not answer in time',
+        ),
       );
     }, o.responseTimeoutMs);
     upReq.once('socket', (socket: Socket) => {
@@ -249,7 +261,12 @@ class SidecarImpl implements Sidecar {
       connectTimer = setTimeout(() => {
         connectTimer = undefined;
         upReq.destroy(
-          new UpstreamFailure(504, 'ERR_REALIP_UPSTREAM_TIMEOUT', 'connect-timeout', 'connecting to the app timed out'),
+          new UpstreamFailure(
+            504,
+            'ERR_REALIP_UPSTREAM_TIMEOUT',
+            'connect-timeout',
+            'connecting to the app timed out',
+          ),
         );
       }, o.connectTimeoutMs);
       socket.once('connect', () => {
@@ -318,7 +335,12 @@ class SidecarImpl implements Sidecar {
         return;
       }
       if (!res.destroyed) {
-        this.o.onEvent({ event: 'upstream-error', kind: failure.kind, status: failure.status, error: err.message });
+        this.o.onEvent({
+          event: 'upstream-error',
+          kind: failure.kind,
+          status: failure.status,
+          error: err.message,
+        });
         sendProblem(res, failure.status, failure.code, failure.message);
       }
     });
@@ -431,7 +453,14 @@ class SidecarImpl implements Sidecar {
       setHost: false,
     });
     const timer = setTimeout(() => {
-      upReq.destroy(new UpstreamFailure(504, 'ERR_REALIP_UPSTREAM_TIMEOUT', 'response-timeout', 'the app did not answer in time'));
+      upReq.destroy(
+        new UpstreamFailure(
+          504,
+          'ERR_REALIP_UPSTREAM_TIMEOUT',
+          'response-timeout',
+          'the app did not answer in time',
+        ),
+      );
     }, o.responseTimeoutMs);
     socket.once('close', () => {
       clearTimeout(timer);
@@ -482,7 +511,12 @@ class SidecarImpl implements Sidecar {
       const failure =
         err instanceof UpstreamFailure
           ? err
-          : new UpstreamFailure(502, 'ERR_REALIP_UPSTREAM_UNAVAILABLE', (err as NodeJS.ErrnoException).code ?? 'error', 'the app could not be reached');
+          : new UpstreamFailure(
+              502,
+              'ERR_REALIP_UPSTREAM_UNAVAILABLE',
+              (err as NodeJS.ErrnoException).code ?? 'error',
+              'the app could not be reached',
+            );
       this.counters.upstreamError(failure.kind);
       if (socket.destroyed || !socket.writable) return;
       const res3 = new http.ServerResponse(req);
@@ -524,7 +558,9 @@ class SidecarImpl implements Sidecar {
         }
         case ADMIN_PATHS.metrics: {
           const stackText = this.o.stack.metrics === undefined ? '' : await this.o.stack.metrics();
-          const body = (stackText === '' || stackText.endsWith('\n') ? stackText : stackText + '\n') + this.metricsText();
+          const body =
+            (stackText === '' || stackText.endsWith('\n') ? stackText : stackText + '\n') +
+            this.metricsText();
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
           res.end(body);
           return;
@@ -539,7 +575,11 @@ class SidecarImpl implements Sidecar {
           sendProblem(res, 404, 'ERR_REALIP_ADMIN_NOT_FOUND', `no admin endpoint at ${path}`);
       }
     } catch (error) {
-      this.o.onEvent({ event: 'admin-error', path, error: error instanceof Error ? error.message : String(error) });
+      this.o.onEvent({
+        event: 'admin-error',
+        path,
+        error: error instanceof Error ? error.message : String(error),
+      });
       if (!res.headersSent) sendProblem(res, 500, 'ERR_REALIP_STACK_FAILED', 'the admin endpoint failed');
       else res.destroy();
     }
@@ -581,7 +621,12 @@ class SidecarImpl implements Sidecar {
     this.drainingFlag = true;
     o.onEvent({ event: 'shutdown', step: 'readyz-failing', delayMs: o.shutdownDelayMs });
     if (o.shutdownDelayMs > 0) await sleep(o.shutdownDelayMs);
-    o.onEvent({ event: 'shutdown', step: 'draining', inflight: this.counters.inflight, tunnels: this.tunnels.size });
+    o.onEvent({
+      event: 'shutdown',
+      step: 'draining',
+      inflight: this.counters.inflight,
+      tunnels: this.tunnels.size,
+    });
     const drained = await this.stopPublic(o.drainTimeoutMs);
     o.onEvent({ event: 'shutdown', step: 'closed', drained });
     await this.closeRest();

@@ -115,9 +115,11 @@ describe('realip sidecar (child process)', () => {
     expect((await request(`${pub}/before`)).status).toBe(200);
 
     const inflight = request(`${pub}/slow?ms=2500`);
-    await waitFor(() => (app.seen.some((s) => s.url === '/slow?ms=2500') ? true : undefined), 'in-flight request', 10_000).catch(
-      () => undefined,
-    );
+    await waitFor(
+      () => (app.seen.some((s) => s.url === '/slow?ms=2500') ? true : undefined),
+      'in-flight request',
+      10_000,
+    ).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
     cli.child.kill('SIGTERM');
     await waitFor(() => cli.events.find((e) => e.step === 'readyz-failing'), 'shutdown start', 5_000);

@@ -9,7 +9,16 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canConnect, requireCommand } from '../support/env.js';
-import { deadPort, localStack, request, startApp, startSidecar, type App, type Running, type Seen } from './helpers.js';
+import {
+  deadPort,
+  localStack,
+  request,
+  startApp,
+  startSidecar,
+  type App,
+  type Running,
+  type Seen,
+} from './helpers.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -89,7 +98,9 @@ describe.runIf(hasHaproxy)('HAProxy send-proxy / send-proxy-v2', () => {
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.2');
     const m = await request(`${s.adminUrl}/metrics`);
     // at least the request (the readiness probe's connection also went through HAProxy)
-    expect(m.body).toMatch(new RegExp(`proxy_protocol_accepted_total\\{version="${version}",command="proxy"\\} [1-9]`));
+    expect(m.body).toMatch(
+      new RegExp(`proxy_protocol_accepted_total\\{version="${version}",command="proxy"\\} [1-9]`),
+    );
     child.kill('SIGTERM');
   });
 });

@@ -51,7 +51,13 @@ export async function startApp(): Promise<App> {
     let bodyLength = 0;
     req.on('data', (c: Buffer) => (bodyLength += c.length));
     req.on('end', () => {
-      const entry = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, bodyLength };
+      const entry = {
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        bodyLength,
+      };
       seen.push(entry);
       const u = new URL(req.url!, 'http://x');
       if (u.pathname === '/slow') {
@@ -164,11 +170,18 @@ export interface Reply {
 /** One request with exact headers (no fetch header restrictions); a fresh connection each time. */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string> | string[]; body?: string | Buffer; localAddress?: string } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string> | string[];
+    body?: string | Buffer;
+    localAddress?: string;
+  } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     // Array headers are sent verbatim (Node adds no Host then), so add it.
-    const headers = Array.isArray(options.headers) ? ['Host', new URL(url).host, ...options.headers] : options.headers;
+    const headers = Array.isArray(options.headers)
+      ? ['Host', new URL(url).host, ...options.headers]
+      : options.headers;
     const req = http.request(url, {
       method: options.method ?? 'GET',
       headers,
@@ -179,7 +192,12 @@ export function request(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString() }),
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks).toString(),
+        }),
       );
       res.on('error', reject);
     });
@@ -200,7 +218,9 @@ export function rawExchange(
     const got: Buffer[] = [];
     socket.on('data', (c) => got.push(c));
     socket.on('error', () => {});
-    socket.on('close', () => resolve({ data: Buffer.concat(got).toString('latin1'), closedMs: Date.now() - started }));
+    socket.on('close', () =>
+      resolve({ data: Buffer.concat(got).toString('latin1'), closedMs: Date.now() - started }),
+    );
     socket.on('connect', async () => {
       try {
         for (const c of chunks) {

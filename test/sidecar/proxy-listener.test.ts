@@ -3,7 +3,15 @@ import { createProxyProtocolServer } from '../../src/sidecar/proxy-listener.js';
 import http from 'node:http';
 import type { ProxyProtocolOptions } from '../../src/sidecar/types.js';
 import { encodeV1, encodeV2 } from './proxy-encode.js';
-import { rawExchange, request, startApp, startSidecar, type App, type Running, type Seen } from './helpers.js';
+import {
+  rawExchange,
+  request,
+  startApp,
+  startSidecar,
+  type App,
+  type Running,
+  type Seen,
+} from './helpers.js';
 
 let app: App;
 const running: Running[] = [];
@@ -20,9 +28,18 @@ afterAll(async () => {
   await app.close();
 });
 
-const GET = (path = '/pp') => `GET ${path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n`;
+const GET = (path = '/pp') =>
+  `GET ${path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n`;
 const v1 = encodeV1({ proto: 'TCP4', src: '198.51.100.7', dst: '10.0.0.1', srcPort: 40000, dstPort: 443 });
-const v2 = encodeV2({ command: 1, fam: 0x21, src: '2001:db8::7', dst: '2001:db8::1', srcPort: 1, dstPort: 443, tlvs: [{ type: 0x05, value: Buffer.from('id') }] });
+const v2 = encodeV2({
+  command: 1,
+  fam: 0x21,
+  src: '2001:db8::7',
+  dst: '2001:db8::1',
+  srcPort: 1,
+  dstPort: 443,
+  tlvs: [{ type: 0x05, value: Buffer.from('id') }],
+});
 
 function body(data: string): Seen {
   const i = data.indexOf('\r\n\r\n');
@@ -62,7 +79,9 @@ describe('PROXY protocol listener', () => {
     const s = await sidecar({ trusted: ['127.0.0.1'] });
     const first = `GET /a HTTP/1.1\r\nHost: x\r\n\r\n`;
     const before = app.seen.length;
-    const { data } = await rawExchange(s.port, [Buffer.concat([v1, Buffer.from(first)]), GET('/b')], { gapMs: 100 });
+    const { data } = await rawExchange(s.port, [Buffer.concat([v1, Buffer.from(first)]), GET('/b')], {
+      gapMs: 100,
+    });
     expect(data.match(/HTTP\/1.1 200/g)).toHaveLength(2);
     const seen = app.seen.slice(before);
     expect(seen.map((x) => [x.url, x.headers['x-real-ip']])).toEqual([
@@ -78,7 +97,9 @@ describe('PROXY protocol listener', () => {
     ['v2 PROXY UNIX', encodeV2({ command: 1, fam: 0x31 })],
   ])('%s keeps the socket address', async (_name, header) => {
     const s = await sidecar({ trusted: ['127.0.0.0/8'] });
-    const { data } = await rawExchange(s.port, [Buffer.concat([header, Buffer.from(GET())])], { localAddress: '127.0.0.9' });
+    const { data } = await rawExchange(s.port, [Buffer.concat([header, Buffer.from(GET())])], {
+      localAddress: '127.0.0.9',
+    });
     expect(body(data).headers['x-real-ip']).toBe('127.0.0.9');
   });
 
@@ -95,7 +116,13 @@ describe('PROXY protocol listener', () => {
   it.each([
     ['bad v1 port', 'PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n', 'v1-port'],
     ['bare LF', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n', 'v1-malformed'],
-    ['v2 command 2', Buffer.concat([encodeV2({ command: 1, fam: 0x11, src: '1.2.3.4', dst: '1.2.3.4', srcPort: 1, dstPort: 1 })]).fill(0x22, 12, 13), 'v2-command'],
+    [
+      'v2 command 2',
+      Buffer.concat([
+        encodeV2({ command: 1, fam: 0x11, src: '1.2.3.4', dst: '1.2.3.4', srcPort: 1, dstPort: 1 }),
+      ]).fill(0x22, 12, 13),
+      'v2-command',
+    ],
   ])('refuses an invalid header: %s', async (_name, header, reason) => {
     const s = await sidecar({ trusted: ['127.0.0.1'] });
     const { data } = await rawExchange(s.port, [header, GET()]);
@@ -138,8 +165,8 @@ describe('PROXY protocol listener', () => {
 
   it('rejects options without trusted senders', () => {
     expect(() => createProxyProtocolServer(http.createServer(), { trusted: [] })).toThrow(/trusted/);
-    expect(() => createProxyProtocolServer(http.createServer(), { trusted: ['10.0.0/8'], timeoutMs: 0 })).toThrow(
-      /trusted\[0\][\s\S]*timeoutMs/,
-    );
+    expect(() =>
+      createProxyProtocolServer(http.createServer(), { trusted: ['10.0.0/8'], timeoutMs: 0 }),
+    ).toThrow(/trusted\[0\][\s\S]*timeoutMs/);
   });
 });

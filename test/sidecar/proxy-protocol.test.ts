@@ -19,8 +19,19 @@ describe('PROXY v1: valid headers', () => {
     [`PROXY TCP6 ${MAX_V6} ${MAX_V6} 65535 65535\r\n`, 'tcp6', MAX_V6, 65535, MAX_V6, 65535],
   ])('%j', (line, family, src, srcPort, dst, dstPort) => {
     const h = ok(parseProxyHeader(b(line)));
-    expect(h).toMatchObject({ version: 1, command: 'proxy', family, sourceAddress: src, sourcePort: srcPort });
-    expect(h).toMatchObject({ destinationAddress: dst, destinationPort: dstPort, length: line.length, ssl: false });
+    expect(h).toMatchObject({
+      version: 1,
+      command: 'proxy',
+      family,
+      sourceAddress: src,
+      sourcePort: srcPort,
+    });
+    expect(h).toMatchObject({
+      destinationAddress: dst,
+      destinationPort: dstPort,
+      length: line.length,
+      ssl: false,
+    });
   });
 
   it.each([
@@ -30,7 +41,12 @@ describe('PROXY v1: valid headers', () => {
   ])('UNKNOWN keeps the socket address: %j', (line) => {
     expect(line.length).toBeLessThanOrEqual(107);
     const h = ok(parseProxyHeader(b(line)));
-    expect(h).toMatchObject({ family: 'unknown', command: 'proxy', sourceAddress: undefined, length: line.length });
+    expect(h).toMatchObject({
+      family: 'unknown',
+      command: 'proxy',
+      sourceAddress: undefined,
+      length: line.length,
+    });
   });
 });
 
@@ -90,7 +106,14 @@ describe('PROXY v1: rejected', () => {
 
 describe('PROXY v2', () => {
   it('TCP4 PROXY', () => {
-    const buf = encodeV2({ command: 1, fam: 0x11, src: '203.0.113.9', dst: '10.0.0.1', srcPort: 5555, dstPort: 443 });
+    const buf = encodeV2({
+      command: 1,
+      fam: 0x11,
+      src: '203.0.113.9',
+      dst: '10.0.0.1',
+      srcPort: 5555,
+      dstPort: 443,
+    });
     expect(ok(parseProxyHeader(buf))).toMatchObject({
       version: 2,
       command: 'proxy',
@@ -104,8 +127,19 @@ describe('PROXY v2', () => {
   });
 
   it('TCP6 PROXY, IPv4-mapped source reads as IPv4', () => {
-    const buf = encodeV2({ command: 1, fam: 0x21, src: '::ffff:192.0.2.1', dst: '2001:db8::1', srcPort: 1, dstPort: 2 });
-    expect(ok(parseProxyHeader(buf))).toMatchObject({ family: 'tcp6', sourceAddress: '192.0.2.1', length: 52 });
+    const buf = encodeV2({
+      command: 1,
+      fam: 0x21,
+      src: '::ffff:192.0.2.1',
+      dst: '2001:db8::1',
+      srcPort: 1,
+      dstPort: 2,
+    });
+    expect(ok(parseProxyHeader(buf))).toMatchObject({
+      family: 'tcp6',
+      sourceAddress: '192.0.2.1',
+      length: 52,
+    });
   });
 
   it.each([
@@ -126,8 +160,19 @@ describe('PROXY v2', () => {
     const weird = encodeV2({ command: 0, fam: 0x00, pad: 5 });
     weird[13] = 0xff;
     expect(ok(parseProxyHeader(weird))).toMatchObject({ command: 'local', length: 21 });
-    const withAddr = encodeV2({ command: 0, fam: 0x11, src: '1.2.3.4', dst: '5.6.7.8', srcPort: 1, dstPort: 2 });
-    expect(ok(parseProxyHeader(withAddr))).toMatchObject({ command: 'local', family: 'tcp4', sourceAddress: undefined });
+    const withAddr = encodeV2({
+      command: 0,
+      fam: 0x11,
+      src: '1.2.3.4',
+      dst: '5.6.7.8',
+      srcPort: 1,
+      dstPort: 2,
+    });
+    expect(ok(parseProxyHeader(withAddr))).toMatchObject({
+      command: 'local',
+      family: 'tcp4',
+      sourceAddress: undefined,
+    });
   });
 
   it('TLVs are skipped by len; the SSL TLV with PP2_CLIENT_SSL sets ssl', () => {
@@ -138,16 +183,40 @@ describe('PROXY v2', () => {
       { type: 0x20, value: Buffer.from([0x01, 0, 0, 0, 0]) },
       { type: 0xe3, value: Buffer.from('custom') },
     ];
-    const buf = encodeV2({ command: 1, fam: 0x11, src: '1.2.3.4', dst: '5.6.7.8', srcPort: 1, dstPort: 2, tlvs });
+    const buf = encodeV2({
+      command: 1,
+      fam: 0x11,
+      src: '1.2.3.4',
+      dst: '5.6.7.8',
+      srcPort: 1,
+      dstPort: 2,
+      tlvs,
+    });
     const h = ok(parseProxyHeader(Buffer.concat([buf, b('GET / HTTP/1.1\r\n')])));
     expect(h.length).toBe(buf.length);
     expect(h.ssl).toBe(true);
-    const noSsl = encodeV2({ command: 1, fam: 0x11, src: '1.2.3.4', dst: '5.6.7.8', srcPort: 1, dstPort: 2, tlvs: [{ type: 0x20, value: Buffer.from([0, 0, 0, 0, 0]) }] });
+    const noSsl = encodeV2({
+      command: 1,
+      fam: 0x11,
+      src: '1.2.3.4',
+      dst: '5.6.7.8',
+      srcPort: 1,
+      dstPort: 2,
+      tlvs: [{ type: 0x20, value: Buffer.from([0, 0, 0, 0, 0]) }],
+    });
     expect(ok(parseProxyHeader(noSsl)).ssl).toBe(false);
   });
 
   it('a malformed TLV list is ignored (len still decides the header length)', () => {
-    const buf = encodeV2({ command: 1, fam: 0x11, src: '1.2.3.4', dst: '5.6.7.8', srcPort: 1, dstPort: 2, pad: 4 });
+    const buf = encodeV2({
+      command: 1,
+      fam: 0x11,
+      src: '1.2.3.4',
+      dst: '5.6.7.8',
+      srcPort: 1,
+      dstPort: 2,
+      pad: 4,
+    });
     buf[28] = 0x20;
     buf[29] = 0xff; // claims 0xff.. bytes
     expect(ok(parseProxyHeader(buf))).toMatchObject({ ssl: false, length: 32 });
@@ -171,7 +240,8 @@ describe('PROXY v2', () => {
 
   it('waits for the whole block that len announces', () => {
     const buf = encodeV2({ command: 1, fam: 0x21, src: '::1', dst: '::2', srcPort: 1, dstPort: 2, pad: 100 });
-    for (let i = 0; i < buf.length; i++) expect(parseProxyHeader(buf.subarray(0, i)).status).toBe('incomplete');
+    for (let i = 0; i < buf.length; i++)
+      expect(parseProxyHeader(buf.subarray(0, i)).status).toBe('incomplete');
     expect(parseProxyHeader(buf).status).toBe('ok');
   });
 
@@ -186,8 +256,20 @@ describe('PROXY v2', () => {
 
 const port = fc.integer({ min: 0, max: 65535 });
 const v1Header = fc.oneof(
-  fc.record({ proto: fc.constant('TCP4' as const), src: fc.ipV4(), dst: fc.ipV4(), srcPort: port, dstPort: port }),
-  fc.record({ proto: fc.constant('TCP6' as const), src: fc.ipV6(), dst: fc.ipV6(), srcPort: port, dstPort: port }),
+  fc.record({
+    proto: fc.constant('TCP4' as const),
+    src: fc.ipV4(),
+    dst: fc.ipV4(),
+    srcPort: port,
+    dstPort: port,
+  }),
+  fc.record({
+    proto: fc.constant('TCP6' as const),
+    src: fc.ipV6(),
+    dst: fc.ipV6(),
+    srcPort: port,
+    dstPort: port,
+  }),
   fc.record({ proto: fc.constant('UNKNOWN' as const) }),
 );
 const tlv = fc.record({

@@ -30,24 +30,42 @@ describe('header hygiene', () => {
     const s = await sidecar();
     const r = await request(`${s.url}/echo?q=1`, {
       headers: [
-        'X-Forwarded-For', '6.6.6.6',
-        'x-forwarded-for', '7.7.7.7, 8.8.8.8',
-        'Forwarded', 'for=6.6.6.6;proto=https',
-        'X-Real-IP', '6.6.6.6',
-        'X-Client-IP', '6.6.6.6',
-        'X-Client-Country', 'XX',
-        'X-Client-ASN', '1',
-        'X-Forwarded-Proto', 'https',
-        'X-Forwarded-Host', 'evil.example',
-        'X-Forwarded-Port', '1',
-        'X-Forwarded-Prefix', '/admin',
-        'True-Client-IP', '6.6.6.6',
-        'CF-Connecting-IP', '6.6.6.6',
-        'CF-IPCountry', 'XX',
-        'Fastly-Client-IP', '6.6.6.6',
-        'X-Cluster-Client-IP', '6.6.6.6',
-        'Proxy', 'http://evil.example:8080',
-        'X-Keep-Me', 'yes',
+        'X-Forwarded-For',
+        '6.6.6.6',
+        'x-forwarded-for',
+        '7.7.7.7, 8.8.8.8',
+        'Forwarded',
+        'for=6.6.6.6;proto=https',
+        'X-Real-IP',
+        '6.6.6.6',
+        'X-Client-IP',
+        '6.6.6.6',
+        'X-Client-Country',
+        'XX',
+        'X-Client-ASN',
+        '1',
+        'X-Forwarded-Proto',
+        'https',
+        'X-Forwarded-Host',
+        'evil.example',
+        'X-Forwarded-Port',
+        '1',
+        'X-Forwarded-Prefix',
+        '/admin',
+        'True-Client-IP',
+        '6.6.6.6',
+        'CF-Connecting-IP',
+        '6.6.6.6',
+        'CF-IPCountry',
+        'XX',
+        'Fastly-Client-IP',
+        '6.6.6.6',
+        'X-Cluster-Client-IP',
+        '6.6.6.6',
+        'Proxy',
+        'http://evil.example:8080',
+        'X-Keep-Me',
+        'yes',
       ],
       localAddress: '127.0.0.3',
     });
@@ -86,9 +104,22 @@ describe('header hygiene', () => {
   it('hop-by-hop headers and Connection-listed headers are removed in both directions', async () => {
     const s = await sidecar();
     const r = await request(`${s.url}/hop`, {
-      headers: ['Connection', 'x-client-hop, keep-alive', 'X-Client-Hop', '1', 'Keep-Alive', 'timeout=9', 'TE', 'trailers', 'Proxy-Authorization', 'Basic eA=='],
+      headers: [
+        'Connection',
+        'x-client-hop, keep-alive',
+        'X-Client-Hop',
+        '1',
+        'Keep-Alive',
+        'timeout=9',
+        'TE',
+        'trailers',
+        'Proxy-Authorization',
+        'Basic eA==',
+      ],
     });
-    const sent = lastSeen().rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    const sent = lastSeen()
+      .rawHeaders.filter((_, i) => i % 2 === 0)
+      .map((n) => n.toLowerCase());
     for (const h of ['x-client-hop', 'te', 'proxy-authorization']) expect(sent).not.toContain(h);
     expect(lastSeen().headers['keep-alive']).toBeUndefined();
     expect(r.status).toBe(200);
@@ -103,7 +134,10 @@ describe('header hygiene', () => {
     const geoStack: SidecarStack = {
       handle(req) {
         const ctx = createContext();
-        ctx.resolution = createResolver({ onWarning: () => {} }).resolve({ remoteAddress: req.socket.remoteAddress, headers: {} });
+        ctx.resolution = createResolver({ onWarning: () => {} }).resolve({
+          remoteAddress: req.socket.remoteAddress,
+          headers: {},
+        });
         ctx.geo = { country: 'DE', continent: 'EU', asn: 3320 };
         req.realip = ctx;
         return true;
@@ -111,7 +145,11 @@ describe('header hygiene', () => {
     };
     const on = await sidecar({ stack: geoStack });
     await request(`${on.url}/`, { headers: { 'x-client-country': 'XX' } });
-    expect(lastSeen().headers).toMatchObject({ 'x-client-country': 'DE', 'x-client-continent': 'EU', 'x-client-asn': '3320' });
+    expect(lastSeen().headers).toMatchObject({
+      'x-client-country': 'DE',
+      'x-client-continent': 'EU',
+      'x-client-asn': '3320',
+    });
     const off = await sidecar({ stack: geoStack, geoHeaders: false });
     await request(`${off.url}/`, { headers: { 'x-client-country': 'XX' } });
     expect(lastSeen().headers['x-client-country']).toBeUndefined();
@@ -121,7 +159,11 @@ describe('header hygiene', () => {
   it('X-Forwarded-Proto/-Host from a trusted proxy are kept; the same from a client are not', async () => {
     const s = await sidecar({ stack: (await import('./helpers.js')).localStack(['127.0.0.4']) });
     await request(`${s.url}/`, {
-      headers: { 'x-forwarded-for': '203.0.113.5', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example' },
+      headers: {
+        'x-forwarded-for': '203.0.113.5',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'shop.example',
+      },
       localAddress: '127.0.0.4',
     });
     expect(lastSeen().headers).toMatchObject({
@@ -131,10 +173,18 @@ describe('header hygiene', () => {
       'x-forwarded-host': 'shop.example',
     });
     await request(`${s.url}/`, {
-      headers: { 'x-forwarded-for': '203.0.113.5', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example' },
+      headers: {
+        'x-forwarded-for': '203.0.113.5',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'shop.example',
+      },
       localAddress: '127.0.0.5',
     });
-    expect(lastSeen().headers).toMatchObject({ 'x-real-ip': '127.0.0.5', 'x-forwarded-proto': 'http', 'x-forwarded-host': `127.0.0.1:${s.port}` });
+    expect(lastSeen().headers).toMatchObject({
+      'x-real-ip': '127.0.0.5',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': `127.0.0.1:${s.port}`,
+    });
   });
 
   it('extra stripHeaders are removed', async () => {
@@ -238,12 +288,16 @@ describe('bodies and streaming', () => {
 
   it('streams SSE unbuffered: the first event arrives while the app still holds the stream', async () => {
     const s = await sidecar();
-    const first = await new Promise<{ chunk: string; endedAtFirstChunk: boolean; res: http.IncomingMessage }>((resolve, reject) => {
-      const req = http.get(`${s.url}/sse`, { agent: false }, (res) => {
-        res.once('data', (c: Buffer) => resolve({ chunk: c.toString(), endedAtFirstChunk: app.sseEnded, res }));
-      });
-      req.on('error', reject);
-    });
+    const first = await new Promise<{ chunk: string; endedAtFirstChunk: boolean; res: http.IncomingMessage }>(
+      (resolve, reject) => {
+        const req = http.get(`${s.url}/sse`, { agent: false }, (res) => {
+          res.once('data', (c: Buffer) =>
+            resolve({ chunk: c.toString(), endedAtFirstChunk: app.sseEnded, res }),
+          );
+        });
+        req.on('error', reject);
+      },
+    );
     expect(first.chunk).toContain('data: 1');
     expect(first.endedAtFirstChunk).toBe(false);
     expect(first.res.headers['content-type']).toBe('text/event-stream');
@@ -270,7 +324,11 @@ describe('upstream failures', () => {
     const r = await request(`${s.url}/`);
     expect(r.status).toBe(502);
     expect(r.headers['content-type']).toBe('application/problem+json');
-    expect(JSON.parse(r.body)).toMatchObject({ status: 502, code: 'ERR_REALIP_UPSTREAM_UNAVAILABLE', title: 'Bad Gateway' });
+    expect(JSON.parse(r.body)).toMatchObject({
+      status: 502,
+      code: 'ERR_REALIP_UPSTREAM_UNAVAILABLE',
+      title: 'Bad Gateway',
+    });
     const m = await request(`${s.adminUrl}/metrics`);
     expect(m.body).toMatch(/realip_sidecar_upstream_errors_total\{kind="ECONNREFUSED"\} 1/);
   });
@@ -295,7 +353,9 @@ describe('WebSocket', () => {
     const s = await sidecar();
     const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, { headers: { 'x-forwarded-for': '6.6.6.6' } });
     const messages: string[] = [];
-    const hello = new Promise<void>((resolve) => ws.once('message', (m) => (messages.push(String(m)), resolve())));
+    const hello = new Promise<void>((resolve) =>
+      ws.once('message', (m) => (messages.push(String(m)), resolve())),
+    );
     await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
     await hello;
     const upgradeHeaders = JSON.parse(messages[0]!).headers;
@@ -337,7 +397,7 @@ describe('WebSocket', () => {
 describe('admin listener', () => {
   it('serves probes, metrics and top clients; the public listener forwards those paths to the app', async () => {
     const stack: SidecarStack = {
-      ...((await import('./helpers.js')).localStack()),
+      ...(await import('./helpers.js')).localStack(),
       metrics: () => '# TYPE app_stack_metric counter\napp_stack_metric 7\n',
       topClients: () => [{ ip: '203.0.113.1', requests: 5 }],
     };
@@ -349,7 +409,9 @@ describe('admin listener', () => {
     expect(m.headers['content-type']).toContain('text/plain');
     expect(m.body).toContain('app_stack_metric 7');
     expect(m.body).toContain('realip_sidecar_inflight_requests');
-    expect(JSON.parse((await request(`${s.adminUrl}/top-clients`)).body)).toEqual([{ ip: '203.0.113.1', requests: 5 }]);
+    expect(JSON.parse((await request(`${s.adminUrl}/top-clients`)).body)).toEqual([
+      { ip: '203.0.113.1', requests: 5 },
+    ]);
     expect((await request(`${s.adminUrl}/nope`)).status).toBe(404);
     expect((await request(`${s.adminUrl}/healthz`, { method: 'POST' })).status).toBe(405);
     // the public listener has no admin endpoints
