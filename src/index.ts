@@ -36,3 +36,15 @@ export type {
   RealipWarning,
   WarningHandler,
 } from './types.js';
+
+// PROXY protocol (sidecar): the pure v1/v2 header parser, usable by any server.
+export {
+  parseProxyHeader,
+  ProxyHeaderParser,
+  type ProxyHeader,
+  type ProxyParseResult,
+  type ProxyFeedResult,
+  type ProxyErrorCode,
+  type ProxyCommand,
+  type ProxyFamily,
+} from './core/proxy-protocol.js';
