@@ -291,8 +291,9 @@ class SidecarImpl implements Sidecar {
       }
       if (this.closing) res.shouldKeepAlive = false;
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterResponseHeaders(upRes.rawHeaders));
-      // Flush the head now so streaming responses (SSE) reach the client before the first chunk.
-      if (upRes.readableEnded === false) res.flushHeaders();
+      // A response of unknown length is a stream (SSE, long polling): send the head now instead of
+      // with the first chunk. Sized responses go out head and body together.
+      if (upRes.headers['content-length'] === undefined) res.flushHeaders();
       if (o.idleTimeoutMs > 0) {
         upReq.setTimeout(o.idleTimeoutMs, () => {
           this.counters.upstreamError('idle-timeout');

@@ -70,6 +70,13 @@ export async function startApp(): Promise<App> {
         held.push(res);
         return;
       }
+      if (u.pathname === '/sse-quiet') {
+        // headers now, the first event only on release()
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.flushHeaders();
+        held.push(res);
+        return;
+      }
       if (u.pathname === '/hop') {
         res.writeHead(200, [
           'Connection',

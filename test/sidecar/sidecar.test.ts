@@ -311,6 +311,23 @@ describe('bodies and streaming', () => {
     app.sseEnded = false;
   });
 
+  it('relays the head of a stream at once, before the first event', async () => {
+    const s = await sidecar();
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`${s.url}/sse-quiet`, { agent: false }, resolve).on('error', reject);
+    });
+    expect(app.sseEnded).toBe(false);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    const body = new Promise<string>((resolve) => {
+      let d = '';
+      res.on('data', (c) => (d += c));
+      res.on('end', () => resolve(d));
+    });
+    app.release();
+    expect(await body).toContain('data: 2');
+    app.sseEnded = false;
+  });
+
   it('streams a large response intact', async () => {
     const s = await sidecar();
     const r = await request(`${s.url}/big?n=5000000`);
