@@ -426,13 +426,13 @@ class SidecarImpl implements Sidecar {
     const go = (ok: boolean): void => {
       if (!ok) return;
       res.detachSocket(socket as Socket);
-      this.tunnel(req as SidecarRequest, socket, head, pp !== undefined && pp.ssl, res);
+      this.tunnel(req as SidecarRequest, socket, head, pp !== undefined && pp.ssl);
     };
     if (verdict === true || verdict === false) go(verdict);
     else verdict.then(go, (error: unknown) => this.stackFailed(res, error));
   }
 
-  private tunnel(req: SidecarRequest, socket: Duplex, head: Buffer, ssl: boolean, res: ServerResponse): void {
+  private tunnel(req: SidecarRequest, socket: Duplex, head: Buffer, ssl: boolean): void {
     const o = this.o;
     const ctx = req.realip;
     const headers = buildUpstreamHeaders(
@@ -525,7 +525,6 @@ class SidecarImpl implements Sidecar {
       res3.assignSocket(socket as Socket);
       res3.once('finish', () => socket.end());
       sendProblem(res3, failure.status, failure.code, failure.message);
-      void res;
     });
     upReq.end();
   }
