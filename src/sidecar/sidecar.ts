@@ -91,6 +91,9 @@ class SidecarImpl implements Sidecar {
       },
       (req, res) => this.onRequest(req, res),
     );
+    // A client connection silent for the idle timeout in both directions is closed (slow uploads,
+    // abandoned sockets); 0 disables it like the option says.
+    this.http.timeout = o.idleTimeoutMs;
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
@@ -222,6 +225,8 @@ class SidecarImpl implements Sidecar {
       o.geoHeaders,
       undefined,
     );
+    // HTTP/1.0 clients may omit Host; the app speaks HTTP/1.1, where it is required.
+    if (req.headers.host === undefined) headers.push('host', this.o.upstream.host);
     const hasBody = chunked || (cl !== undefined && cl !== '0');
     this.dispatch(req, res, headers, hasBody, chunked, false);
   }
@@ -443,6 +448,7 @@ class SidecarImpl implements Sidecar {
       o.geoHeaders,
       String(req.headers.upgrade ?? 'websocket'),
     );
+    if (req.headers.host === undefined) headers.push('host', o.upstream.host);
     const upReq = http.request({
       host: o.upstreamHost,
       port: o.upstreamPort,

@@ -105,6 +105,46 @@ describe.runIf(hasHaproxy)('HAProxy send-proxy / send-proxy-v2', () => {
   });
 });
 
+describe.runIf(hasHaproxy)('HAProxy health checks over send-proxy-v2', () => {
+  it('check-send-proxy sends LOCAL headers; the checks are served with the socket address', async () => {
+    const s = await startSidecar(app.url, { proxyProtocol: { trusted: ['127.0.0.1'] } });
+    running.push(s);
+    const dir = mkdtempSync(join(tmpdir(), 'realip-haproxy-'));
+    dirs.push(dir);
+    const front = await deadPort();
+    const cfg = join(dir, 'haproxy.cfg');
+    writeFileSync(
+      cfg,
+      [
+        'defaults',
+        '  mode tcp',
+        '  timeout connect 5s',
+        '  timeout client 30s',
+        '  timeout server 30s',
+        '  timeout check 2s',
+        'frontend fe',
+        `  bind 127.0.0.1:${front}`,
+        '  default_backend be',
+        'backend be',
+        '  option httpchk GET /haproxy-check',
+        `  server sidecar 127.0.0.1:${s.port} send-proxy-v2 check check-send-proxy inter 100`,
+        '',
+      ].join('\n'),
+    );
+    const before = app.seen.length;
+    const { child } = launch('haproxy', ['-f', cfg, '-db']);
+    const deadline = Date.now() + 10_000;
+    while (!app.seen.slice(before).some((x) => x.url === '/haproxy-check') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const check = app.seen.slice(before).find((x) => x.url === '/haproxy-check');
+    expect(check?.headers['x-real-ip']).toBe('127.0.0.1');
+    const m = await request(`${s.adminUrl}/metrics`);
+    expect(m.body).toMatch(/proxy_protocol_accepted_total\{version="v2",command="local"\} [1-9]/);
+    child.kill('SIGTERM');
+  });
+});
+
 describe.runIf(hasNginx)('nginx in front writing X-Forwarded-For', () => {
   it('the sidecar trusts nginx, takes the client from X-Forwarded-For and ignores the spoofed part', async () => {
     const s = await startSidecar(app.url, { stack: localStack(['127.0.0.1']) });

@@ -75,6 +75,15 @@ describe('PROXY protocol listener', () => {
     expect(seen.bodyLength).toBe(10);
   });
 
+  it('an HTTP/1.0 request without Host reaches the app with one', async () => {
+    const s = await sidecar({ trusted: ['127.0.0.1'] });
+    const { data } = await rawExchange(s.port, [
+      Buffer.concat([v1, Buffer.from('GET /old HTTP/1.0\r\n\r\n')]),
+    ]);
+    expect(data).toMatch(/^HTTP\/1.1 200/);
+    expect(body(data).headers.host).toBe(new URL(app.url).host);
+  });
+
   it('keeps the PROXY source for every request on a keep-alive connection', async () => {
     const s = await sidecar({ trusted: ['127.0.0.1'] });
     const first = `GET /a HTTP/1.1\r\nHost: x\r\n\r\n`;

@@ -358,6 +358,13 @@ describe('upstream failures', () => {
     expect((await request(`${s.url}/slow?ms=10`)).status).toBe(200);
   });
 
+  it('a response slower than the idle keep-alive pool timeout (4 s) still completes', async () => {
+    const s = await sidecar();
+    const r = await request(`${s.url}/slow?ms=4500`);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('slow done');
+  });
+
   it('an upstream base path prefixes every request', async () => {
     const s = await sidecar({}, `${app.url}/base/`);
     await request(`${s.url}/x?y=1`);
