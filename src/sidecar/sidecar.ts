@@ -204,7 +204,8 @@ class SidecarImpl implements Sidecar {
   private stackFailed(res: ServerResponse, error: unknown): void {
     this.counters.stackErrors++;
     this.o.onEvent({ event: 'stack-error', error: error instanceof Error ? error.message : String(error) });
-    sendProblem(res, 500, 'ERR_REALIP_STACK_FAILED', 'the realip stack failed on this request');
+    if (res.headersSent) res.destroy();
+    else sendProblem(res, 500, 'ERR_REALIP_STACK_FAILED', 'the realip stack failed on this request');
   }
 
   private forward(req: SidecarRequest, res: ServerResponse, ssl: boolean): void {
