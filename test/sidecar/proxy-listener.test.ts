@@ -167,6 +167,22 @@ describe('PROXY protocol listener', () => {
     expect(m.body).toContain('realip_sidecar_proxy_protocol_refused_total{reason="timeout"} 1');
   });
 
+  it('close() ends idle keep-alive connections that came through the PROXY front', async () => {
+    const s = await startSidecar(app.url, { proxyProtocol: { trusted: ['127.0.0.1'] } });
+    const net = await import('node:net');
+    const socket = net.connect(s.port, '127.0.0.1');
+    const closed = new Promise<void>((r) => socket.on('close', () => r()));
+    socket.on('error', () => {});
+    let got = '';
+    socket.on('data', (c) => (got += c));
+    socket.write(Buffer.concat([v1, Buffer.from('GET /idle HTTP/1.1\r\nHost: x\r\n\r\n')]));
+    while (!got.includes('\r\n\r\n')) await new Promise((r) => setTimeout(r, 10));
+    const started = Date.now();
+    await s.sidecar.close();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('the admin listener never speaks PROXY protocol', async () => {
     const s = await sidecar({ trusted: ['127.0.0.1'] });
     expect((await request(`${s.adminUrl}/healthz`)).status).toBe(200);
