@@ -51,7 +51,7 @@ import {
 } from './warnings.js';
 
 /** Scratch words for the address being examined (the resolver is synchronous, so one suffices). */
-const W = new Uint32Array(4);
+const W = new Uint32Array(32);
 
 const SINGLE = 0;
 type Grammar = 0 | 1 | 2;
@@ -322,6 +322,30 @@ export class ClientResolution implements Resolution {
     };
   }
 }
+
+/**
+ * One result kept alive for the life of the module. V8 holds the hidden classes built by field
+ * transitions only weakly: when no result happens to be alive during a full GC (an idle server,
+ * or results consumed immediately), the class is collected and every optimized function that
+ * creates or reads results is deoptimized ("weak objects") and must be re-optimized. Keeping one
+ * instance keeps the class, so GCs do not cost a deopt cycle on the request path.
+ */
+Object.defineProperty(ClientResolution, '_shape', {
+  value: new ClientResolution(
+    undefined as unknown as ResolverCore,
+    '0.0.0.1',
+    'socket',
+    'x',
+    '0.0.0.1',
+    true,
+    'no-trusted-proxies',
+    'x',
+    'x',
+    false,
+    'x',
+    'socket',
+  ),
+});
 
 /** Compiled configuration shared by the resolver and its results. */
 class ResolverCore {
