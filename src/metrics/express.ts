@@ -7,8 +7,6 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { HeavyHitters } from '../core/heavy-hitters.js';
 import type { RealipMetrics } from './metrics.js';
-// The request augmentation, so this entry's declaration build sees req.realip on its own.
-import '../express/augment.js';
 
 /**
  * Counts every finished request into `metrics` (mount it next to `clientIp()`; it reads

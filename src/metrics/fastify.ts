@@ -8,8 +8,6 @@ import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import type { HeavyHitters } from '../core/heavy-hitters.js';
 import type { RealipMetrics } from './metrics.js';
-// The request augmentation, so this entry's declaration build sees req.realip on its own.
-import '../fastify/augment.js';
 
 /** Options of {@link fastifyMetrics}. */
 export interface FastifyMetricsOptions {
