@@ -7,16 +7,7 @@
  * `::ffff:0:0/96` also match the IPv4 addresses they cover.
  */
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
-import {
-  IPV4,
-  IPV6,
-  NOT_IP,
-  formatIpv4,
-  formatIpv6,
-  ipToBigInt,
-  parseIp,
-  type IpKind,
-} from './ip.js';
+import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, ipToBigInt, parseIp, type IpKind } from './ip.js';
 
 /** Named ranges. `loopback`, `linklocal` and `uniquelocal` are exactly proxy-addr's (Express `trust proxy`). */
 export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -385,6 +376,13 @@ export function compileLabelledRanges(
 
 const scratch = new Uint32Array(4);
 const groups6 = new Uint16Array(8);
+/** Hex digit values by character code, -1 for anything else. */
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x61 + c] = 10 + c;
+  HEX[0x41 + c] = 10 + c;
+}
 
 function isZoneChar(c: number): boolean {
   // Same set as the parser in ip.ts: printable ASCII except `:/[]%,`.
@@ -458,11 +456,8 @@ export function parseAddress(s: string, out: Uint32Array): IpKind {
     let c = 0;
     for (; i < end; i++) {
       c = s.charCodeAt(i);
-      let d: number;
-      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
-      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
-      else break;
+      const d = c < 128 ? HEX[c]! : -1;
+      if (d < 0) break;
       if (++digits > 4) return NOT_IP;
       v = (v << 4) | d;
     }
@@ -670,8 +665,8 @@ export function labelledMatcherFromRanges(ranges: LabelledRanges): LabelledIpMat
   return new LabelledRangeMatcher(ranges);
 }
 
-/** Sets with more ranges than this get a prefix index (512 KiB at most per family). */
-const INDEX_MIN = 1024;
+/** Families with more ranges than this get a prefix index (256 KiB each). */
+const INDEX_MIN = 256;
 
 /**
  * `idx[t]` (t = 0..65536) is the number of ranges whose start's top 16 bits are below t. The
