@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { ipFilter, type ExpressAccessOptions, type IpFilterMiddleware } from './access.js';
+export { clientIp, type ExpressClientIpOptions, type ExpressAdapterOptions } from './client-ip.js';

@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { ipFilter, type FastifyAccessOptions } from './access.js';
+export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
