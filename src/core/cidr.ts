@@ -541,10 +541,10 @@ export interface IpMatcher {
 
 class RangeMatcher implements IpMatcher {
   readonly rangeCount: number;
-  private readonly v4lo: Uint32Array;
-  private readonly v4hi: Uint32Array;
-  private readonly v6lo: Uint32Array;
-  private readonly v6hi: Uint32Array;
+  /** IPv4 ranges as [lo, hi] pairs: a lookup's last probe and the bound check share a cache line. */
+  private readonly v4: Uint32Array;
+  /** IPv6 ranges as [lo0..lo3, hi0..hi3] (big-endian words), 32 bytes per range. */
+  private readonly v6: Uint32Array;
   private readonly n4: number;
   private readonly n6: number;
   /** For large sets: `idx[t]` is the first range whose start has top 16 bits >= t (see prefixIndex). */
@@ -555,23 +555,21 @@ class RangeMatcher implements IpMatcher {
     this.n4 = ranges.v4.length;
     this.n6 = ranges.v6.length;
     this.rangeCount = this.n4 + this.n6;
-    this.v4lo = new Uint32Array(this.n4);
-    this.v4hi = new Uint32Array(this.n4);
+    this.v4 = new Uint32Array(this.n4 * 2);
     ranges.v4.forEach(([lo, hi], i) => {
-      this.v4lo[i] = Number(lo);
-      this.v4hi[i] = Number(hi);
+      this.v4[i * 2] = Number(lo);
+      this.v4[i * 2 + 1] = Number(hi);
     });
-    this.v6lo = new Uint32Array(this.n6 * 4);
-    this.v6hi = new Uint32Array(this.n6 * 4);
+    this.v6 = new Uint32Array(this.n6 * 8);
     ranges.v6.forEach(([lo, hi], i) => {
       for (let k = 0; k < 4; k++) {
         const shift = BigInt(96 - 32 * k);
-        this.v6lo[i * 4 + k] = Number((lo >> shift) & 0xffffffffn);
-        this.v6hi[i * 4 + k] = Number((hi >> shift) & 0xffffffffn);
+        this.v6[i * 8 + k] = Number((lo >> shift) & 0xffffffffn);
+        this.v6[i * 8 + 4 + k] = Number((hi >> shift) & 0xffffffffn);
       }
     });
-    this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4lo, this.n4, 1) : undefined;
-    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6lo, this.n6, 4) : undefined;
+    this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4, this.n4, 2) : undefined;
+    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6, this.n6, 8) : undefined;
   }
 
   has(address: string): boolean {
@@ -586,7 +584,7 @@ class RangeMatcher implements IpMatcher {
 
   /** Index of the IPv4 range holding `v`, or -1. */
   protected find4(v: number): number {
-    const lo = this.v4lo;
+    const r = this.v4;
     let a = 0;
     let b = this.n4 - 1;
     const idx = this.idx4;
@@ -600,15 +598,15 @@ class RangeMatcher implements IpMatcher {
     // Largest i with lo[i] <= v.
     while (a <= b) {
       const m = (a + b) >>> 1;
-      if (lo[m]! <= v) a = m + 1;
+      if (r[m * 2]! <= v) a = m + 1;
       else b = m - 1;
     }
-    return b >= 0 && v <= this.v4hi[b]! ? b : -1;
+    return b >= 0 && v <= r[b * 2 + 1]! ? b : -1;
   }
 
   /** Index of the IPv6 range holding `w`, or -1. */
   protected find6(w: Uint32Array): number {
-    const lo = this.v6lo;
+    const r = this.v6;
     let a = 0;
     let b = this.n6 - 1;
     const idx = this.idx6;
@@ -619,10 +617,10 @@ class RangeMatcher implements IpMatcher {
     }
     while (a <= b) {
       const m = (a + b) >>> 1;
-      if (cmp6(lo, m * 4, w) <= 0) a = m + 1;
+      if (cmp6(r, m * 8, w) <= 0) a = m + 1;
       else b = m - 1;
     }
-    return b >= 0 && cmp6(this.v6hi, b * 4, w) >= 0 ? b : -1;
+    return b >= 0 && cmp6(r, b * 8 + 4, w) >= 0 ? b : -1;
   }
 
   describe(): string[] {
