@@ -545,6 +545,8 @@ class RangeMatcher implements IpMatcher {
   private readonly v4: Uint32Array;
   /** IPv6 ranges as [lo0..lo3, hi0..hi3] (big-endian words), 32 bytes per range. */
   private readonly v6: Uint32Array;
+  /** The first (most significant) word of each IPv6 range's start, packed: the search probes these. */
+  private readonly v6first: Uint32Array;
   private readonly n4: number;
   private readonly n6: number;
   /** For large sets: `idx[t]` is the first range whose start has top 16 bits >= t (see prefixIndex). */
@@ -561,15 +563,17 @@ class RangeMatcher implements IpMatcher {
       this.v4[i * 2 + 1] = Number(hi);
     });
     this.v6 = new Uint32Array(this.n6 * 8);
+    this.v6first = new Uint32Array(this.n6);
     ranges.v6.forEach(([lo, hi], i) => {
       for (let k = 0; k < 4; k++) {
         const shift = BigInt(96 - 32 * k);
         this.v6[i * 8 + k] = Number((lo >> shift) & 0xffffffffn);
         this.v6[i * 8 + 4 + k] = Number((hi >> shift) & 0xffffffffn);
       }
+      this.v6first[i] = this.v6[i * 8]!;
     });
     this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4, this.n4, 2) : undefined;
-    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6, this.n6, 8) : undefined;
+    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6first, this.n6, 1) : undefined;
   }
 
   has(address: string): boolean {
@@ -607,17 +611,21 @@ class RangeMatcher implements IpMatcher {
   /** Index of the IPv6 range holding `w`, or -1. */
   protected find6(w: Uint32Array): number {
     const r = this.v6;
+    const first = this.v6first;
+    const w0 = w[0]!;
     let a = 0;
     let b = this.n6 - 1;
     const idx = this.idx6;
     if (idx !== undefined) {
-      const t = w[0]! >>> 16;
+      const t = w0 >>> 16;
       a = idx[t]!;
       b = idx[t + 1]! - 1;
     }
     while (a <= b) {
       const m = (a + b) >>> 1;
-      if (cmp6(r, m * 8, w) <= 0) a = m + 1;
+      // Start <= w: decided by the first word unless it ties (rare outside tiny ranges).
+      const x = first[m]!;
+      if (x < w0 || (x === w0 && cmp6(r, m * 8, w) <= 0)) a = m + 1;
       else b = m - 1;
     }
     return b >= 0 && cmp6(r, b * 8 + 4, w) >= 0 ? b : -1;
