@@ -36,3 +36,33 @@ export type {
   BindContext,
 } from './core/rate-limit/store.js';
 export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';
+// Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
+export {
+  createRequestResolver,
+  isResolverLike,
+  type ResolverLike,
+  type RequestResolverOptions,
+} from './core/http.js';
+export type { RealipContext } from './types.js';
+// --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
+export {
+  createResolver,
+  ClientResolution,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_HEADER_BYTES,
+  type Resolver,
+  type NormalizedResolverOptions,
+  type NormalizedRequireHeader,
+  type CreateResolverSettings,
+} from './core/resolve.js';
+export { PRESETS, PRESET_NAMES, type PresetSpec } from './core/presets.js';
+export type {
+  Resolution,
+  ResolutionReason,
+  ResolutionSource,
+  ResolveInput,
+  ResolverOptions,
+  PresetName,
+  RealipWarning,
+  WarningHandler,
+} from './types.js';

@@ -72,6 +72,8 @@ export type ResolutionReason =
   | 'untrusted-entry'
   /** Every entry was trusted: the leftmost is the client. */
   | 'all-trusted'
+  /** A single-IP header (x-real-ip, cf-connecting-ip, ...) from a trusted peer named the client. */
+  | 'single-ip-header'
   /** `hops: N` picked the N-th entry from the right. */
   | 'hops'
   /** `hops: N` but the list had fewer than N entries. */

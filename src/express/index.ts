@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { rateLimit, type RateLimitMiddleware } from './rate-limit.js';
+export { clientIp, type ExpressClientIpOptions, type ExpressAdapterOptions } from './client-ip.js';

@@ -2,3 +2,4 @@
 import './augment.js';
 export {};
 export { rateLimit, type RateLimitRouteOptions } from './rate-limit.js';
+export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
