@@ -9,9 +9,9 @@
  *    @fastify/rate-limit on Fastify; every server runs in its own child process, autocannon in this
  *    one; 5 interleaved runs, medians and ratios printed.
  *
- * Until the resolver adapter is merged, the servers use a stub that takes the client IP from the
- * X-Forwarded-For header (bench only; never do this in an app). Both sides of each comparison use
- * the same stub and the same key.
+ * Every server resolves the client with realip's `clientIp()` (the bench client 127.0.0.1 is a
+ * trusted hop); the anchors key on `req.clientIp`, so both sides of a comparison do the same work
+ * except the rate limiting.
  *
  * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
  *          --only memory|http
@@ -33,22 +33,14 @@ const HIGH = 1_000_000_000;
 // ---------------------------------------------------------------------------------------------
 
 async function serve(kind: string): Promise<void> {
-  const { createContext } = await import('../src/core/context.js');
-  const ipOf = (h: string | string[] | undefined) => (typeof h === 'string' ? h : undefined);
   let port: number;
   if (kind.startsWith('express')) {
     const express = (await import('express')).default;
     const app = express();
     app.set('etag', false);
-    app.use((req, _res, next) => {
-      // Bench stub for clientIp(): the client is the (single) X-Forwarded-For entry.
-      const ip = ipOf(req.headers['x-forwarded-for']);
-      const c = createContext();
-      c.resolution = { ip } as never;
-      req.realip = c;
-      req.clientIp = ip;
-      next();
-    });
+    // The real resolver: the bench client (127.0.0.1) is a trusted hop, the client is its X-Forwarded-For.
+    const { clientIp } = await import('../src/express/client-ip.js');
+    app.use(clientIp({ trustedProxies: ['127.0.0.1'] }));
     if (kind === 'express-ours') {
       const { rateLimit } = await import('../src/express/rate-limit.js');
       app.use(rateLimit({ tiers: [{ name: 'default', limits: [{ points: HIGH, duration: 60 }] }] }));
@@ -73,26 +65,9 @@ async function serve(kind: string): Promise<void> {
     port = (server.address() as { port: number }).port;
   } else {
     const Fastify = (await import('fastify')).default;
-    const fp = (await import('fastify-plugin')).default;
     const app = Fastify();
-    await app.register(
-      fp(
-        (f, _o, done) => {
-          f.decorateRequest('clientIp', undefined);
-          f.decorateRequest('realip', null as never);
-          f.addHook('onRequest', (request, _reply, next) => {
-            const ip = ipOf(request.headers['x-forwarded-for']);
-            const c = createContext();
-            c.resolution = { ip } as never;
-            request.realip = c;
-            request.clientIp = ip;
-            next();
-          });
-          done();
-        },
-        { name: 'realip-client-ip', fastify: '5.x' },
-      ),
-    );
+    const { clientIp } = await import('../src/fastify/client-ip.js');
+    await app.register(clientIp, { trustedProxies: ['127.0.0.1'] });
     if (kind === 'fastify-ours') {
       const { rateLimit } = await import('../src/fastify/rate-limit.js');
       await app.register(rateLimit, {
@@ -106,6 +81,8 @@ async function serve(kind: string): Promise<void> {
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   }
+  // Exit cleanly on SIGINT so `--cpu-prof` can write its profile.
+  process.once('SIGINT', () => process.exit(0));
   process.stdout.write(`PORT ${port}\n`);
 }
 
