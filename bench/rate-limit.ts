@@ -7,7 +7,9 @@
  * 2. HTTP overhead: memory store, limits never reached, load spread over 100,000 client IPs sent in
  *    X-Forwarded-For from a trusted hop. Ours vs express-rate-limit on Express and vs
  *    @fastify/rate-limit on Fastify; every server runs in its own child process, autocannon in this
- *    one; 5 interleaved runs, medians and ratios printed.
+ *    one; 5 interleaved runs, medians and ratios printed. Besides req/s (which on a shared machine
+ *    mostly measures the scheduler), each server reports its CPU time, so CPU microseconds per
+ *    request give a load-independent comparison.
  *
  * Every server resolves the client with realip's `clientIp()` (the bench client 127.0.0.1 is a
  * trusted hop); the anchors key on `req.clientIp`, so both sides of a comparison do the same work
@@ -38,6 +40,10 @@ async function serve(kind: string): Promise<void> {
     const express = (await import('express')).default;
     const app = express();
     app.set('etag', false);
+    // CPU time of this process (read before and after each run; not rate limited).
+    app.get('/__cpu', (_req, res) => {
+      res.json(process.cpuUsage());
+    });
     // The real resolver: the bench client (127.0.0.1) is a trusted hop, the client is its X-Forwarded-For.
     const { clientIp } = await import('../src/express/client-ip.js');
     app.use(clientIp({ trustedProxies: ['127.0.0.1'] }));
@@ -66,6 +72,7 @@ async function serve(kind: string): Promise<void> {
   } else {
     const Fastify = (await import('fastify')).default;
     const app = Fastify();
+    app.get('/__cpu', { config: { rateLimit: false } }, async () => process.cpuUsage());
     const { clientIp } = await import('../src/fastify/client-ip.js');
     await app.register(clientIp, { trustedProxies: ['127.0.0.1'] });
     if (kind === 'fastify-ours') {
@@ -171,8 +178,13 @@ async function memory(keys: number): Promise<string[]> {
 // HTTP
 // ---------------------------------------------------------------------------------------------
 
+async function cpuOf(port: number): Promise<{ user: number; system: number }> {
+  const res = await fetch(`http://127.0.0.1:${port}/__cpu`);
+  return (await res.json()) as { user: number; system: number };
+}
+
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   non2xx: number;
   errors: number;
 }
@@ -187,13 +199,16 @@ async function http(runs: number, duration: number, connections: number): Promis
   const servers = new Map<string, { child: ChildProcess; port: number }>();
   for (const k of kinds) servers.set(k, await startChild(k));
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  const cpuPerReq = new Map<string, number[]>(kinds.map((k) => [k, []]));
   try {
     for (let r = 0; r < runs; r++) {
       // Interleave and alternate the order so drift in machine load hits both sides equally.
       const order = r % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
+        const port = servers.get(k)!.port;
+        const cpu0 = await cpuOf(port);
         const res = await autocannon({
-          url: `http://127.0.0.1:${servers.get(k)!.port}/`,
+          url: `http://127.0.0.1:${port}/`,
           connections,
           duration,
           requests: [
@@ -207,8 +222,13 @@ async function http(runs: number, duration: number, connections: number): Promis
         });
         if (res.non2xx > 0 || res.errors > 0)
           throw new Error(`${k}: ${res.non2xx} non-2xx, ${res.errors} errors`);
+        const cpu1 = await cpuOf(port);
+        const us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / res.requests.total;
         rps.get(k)!.push(res.requests.average);
-        process.stderr.write(`  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s\n`);
+        cpuPerReq.get(k)!.push(us);
+        process.stderr.write(
+          `  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s, ${us.toFixed(1)} us CPU per request\n`,
+        );
       }
     }
   } finally {
@@ -216,7 +236,13 @@ async function http(runs: number, duration: number, connections: number): Promis
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
   const m = new Map(kinds.map((k) => [k, median(rps.get(k)!)]));
+  const c = new Map(kinds.map((k) => [k, median(cpuPerReq.get(k)!)]));
+  const cpuLine = (name: string, a: string, b: string, anchor: string) =>
+    `${name} server CPU per request: realip ${c.get(a)!.toFixed(1)} us vs ${anchor} ${c.get(b)!.toFixed(1)} us -> ` +
+    `throughput ratio implied by CPU ${(c.get(b)! / c.get(a)!).toFixed(3)}`;
   return [
+    cpuLine('Express', 'express-ours', 'express-erl', 'express-rate-limit'),
+    cpuLine('Fastify', 'fastify-ours', 'fastify-frl', '@fastify/rate-limit'),
     `Express: realip ${Math.round(m.get('express-ours')!)} req/s vs express-rate-limit ${Math.round(m.get('express-erl')!)} req/s -> ratio ${(m.get('express-ours')! / m.get('express-erl')!).toFixed(3)}`,
     `Fastify: realip ${Math.round(m.get('fastify-ours')!)} req/s vs @fastify/rate-limit ${Math.round(m.get('fastify-frl')!)} req/s -> ratio ${(m.get('fastify-ours')! / m.get('fastify-frl')!).toFixed(3)}`,
     `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100000 client IPs)`,
