@@ -3,8 +3,10 @@
  *
  * Rules compile once into merged, sorted, disjoint address ranges per family; a lookup is a binary
  * search over typed arrays (at most ~17 steps for 100,000 rules) after a strict parse of the
- * address. IPv4-mapped IPv6 addresses match IPv4 rules, and IPv6 rules that cover part of
- * `::ffff:0:0/96` also match the IPv4 addresses they cover.
+ * address. IPv4-mapped IPv6 addresses are IPv4 addresses (they match IPv4 rules), and a rule
+ * written inside `::ffff:0:0/96` with a prefix of /96 or longer is an IPv4 rule. A shorter IPv6
+ * rule (`::/8`) matches IPv6 addresses only, as in proxy-addr: trusting `::/8` must not quietly
+ * trust every IPv4 client.
  */
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
 import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, ipToBigInt, parseIp, type IpKind } from './ip.js';
@@ -47,7 +49,6 @@ export interface Cidr {
 const V4_ALL = (1n << 32n) - 1n;
 const V6_ALL = (1n << 128n) - 1n;
 const MAPPED_FIRST = 0xffffn << 32n; // ::ffff:0.0.0.0
-const MAPPED_LAST = MAPPED_FIRST | V4_ALL;
 
 function parsePrefix(text: string, kind: 4 | 6): number {
   if (kind === IPV4 && text.includes('.')) {
@@ -153,17 +154,9 @@ export interface CompiledRanges {
 
 type RangeSink = (kind: 4 | 6, lo: bigint, hi: bigint) => void;
 
-/** Adds one parsed CIDR to `sink`; the part of an IPv6 rule inside ::ffff:0:0/96 is also added as IPv4. */
+/** Adds one parsed CIDR to `sink` (IPv4-mapped rules were already turned into IPv4 by parseCidr). */
 function emitCidr(c: Cidr, sink: RangeSink): void {
-  if (c.kind === IPV4) {
-    sink(4, c.first, c.last);
-    return;
-  }
-  sink(6, c.first, c.last);
-  // The part of an IPv6 rule inside ::ffff:0:0/96 also matches the IPv4 addresses it maps.
-  const lo = c.first > MAPPED_FIRST ? c.first : MAPPED_FIRST;
-  const hi = c.last < MAPPED_LAST ? c.last : MAPPED_LAST;
-  if (lo <= hi) sink(4, lo & V4_ALL, hi & V4_ALL);
+  sink(c.kind, c.first, c.last);
 }
 
 /**

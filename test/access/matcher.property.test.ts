@@ -122,8 +122,11 @@ function normalise(kind: 4 | 6, v: bigint): [4 | 6, bigint] {
 
 function inNet(n: Net, kind: 4 | 6, v: bigint): boolean {
   if (n.kind === 4) return kind === 4 && n.first <= v && v <= n.last;
-  const x = kind === 4 ? MAPPED | v : v;
-  return n.first <= x && x <= n.last;
+  if (kind === 6) return n.first <= v && v <= n.last;
+  // An IPv6 net matches IPv4 clients only when it lies inside ::ffff:0:0/96 (then it is an IPv4
+  // rule written in mapped form); a shorter prefix such as ::/8 does not (proxy-addr agrees).
+  const x = MAPPED | v;
+  return n.first >= MAPPED && n.last <= (MAPPED | V4_ALL) && n.first <= x && x <= n.last;
 }
 
 function refMatch(r: GenRule, kind: 4 | 6, v: bigint): boolean {

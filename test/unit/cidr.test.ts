@@ -45,6 +45,14 @@ describe('createIpMatcher', () => {
     ['010.1.2.3', false],
   ])('has(%s) = %s', (ip, want) => expect(m.has(ip)).toBe(want));
 
+  it('an IPv6 rule shorter than /96 does not match IPv4 clients (as proxy-addr)', () => {
+    const short = createIpMatcher(['::/8']);
+    expect(short.has('1.2.3.4')).toBe(false);
+    expect(short.has('::ffff:1.2.3.4')).toBe(false);
+    expect(short.has('::1')).toBe(true);
+    expect(createIpMatcher(['::ffff:0:0/96']).has('1.2.3.4')).toBe(true);
+  });
+
   it('reports every invalid rule with its position', () => {
     let error: unknown;
     try {
@@ -104,9 +112,12 @@ describe('createIpMatcher', () => {
             // Both sides compare in one family: mapped addresses are IPv4 to us; check the IPv6 form too.
             const v6 = ip.kind() === 'ipv6' ? (ip as ipaddr.IPv6) : (ip as ipaddr.IPv4).toIPv4MappedAddress();
             ip = v6;
+            // A mapped address is IPv4 to us: only rules inside ::ffff:0:0/96 (prefix >= 96) match it.
+            const mappedAddr = (ip as ipaddr.IPv6).isIPv4MappedAddress();
             const want = parsed.some(([net, bits]) => {
               const n = net.kind() === 'ipv6' ? net : (net as ipaddr.IPv4).toIPv4MappedAddress();
               const b = net.kind() === 'ipv6' ? bits : bits + 96;
+              if (mappedAddr && !(b >= 96 && (n as ipaddr.IPv6).isIPv4MappedAddress())) return false;
               return ip.match(n, b);
             });
             expect(matcher.has(a)).toBe(want);
