@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface FileWatchOptions {
@@ -43,6 +43,9 @@ export function watchFileContent(
   const debounceMs = options.debounceMs ?? 100;
   const digest = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
   let last = digest(initial);
+  // Identity of the file last read (through symlinks): polls skip the read and hash while it is
+  // unchanged, which matters for large files such as a GeoIP City database.
+  let lastStat = '';
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -51,7 +54,11 @@ export function watchFileContent(
   const run = async (): Promise<void> => {
     let content: Buffer;
     try {
+      const st = await stat(path);
+      const id = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      if (id === lastStat) return;
       content = await readFile(path);
+      lastStat = id;
     } catch (error) {
       options.onError?.(error as Error);
       return;
