@@ -14,3 +14,113 @@ export {
   type NamedRange,
   type Cidr,
 } from './core/cidr.js';
+// --- logmetrics: anonymisation, access-log event builder, top-clients sketch (no pino, no prom-client) ---
+export {
+  createAnonymizer,
+  REDACTED,
+  type Anonymizer,
+  type AnonymizeMode,
+  type AnonymizeOptions,
+  type HmacKey,
+} from './core/anonymize.js';
+export {
+  createAccessLog,
+  AccessLogInput,
+  decisionOf,
+  trustedHops,
+  redactedExplanation,
+  anonymizedExplain,
+  SENSITIVE_HEADERS,
+  type AccessLog,
+  type AccessLogEvent,
+  type AccessLogLevel,
+  type AccessLogOptions,
+  type FieldStyle,
+  type LoggerLike,
+  type PolicyDecision,
+  type SuppressOptions,
+} from './core/log.js';
+export {
+  createHeavyHitters,
+  SpaceSaving,
+  type HeavyHitters,
+  type HeavyHittersOptions,
+  type SketchEntry,
+  type TopClient,
+  type TopClientsGranularity,
+  type TopClientsSnapshot,
+} from './core/heavy-hitters.js';
+export type { RealipMetricsHooks } from './types.js';
+// Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
+export {
+  createRequestResolver,
+  isResolverLike,
+  type ResolverLike,
+  type RequestResolverOptions,
+} from './core/http.js';
+export type { RealipContext } from './types.js';
+// --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
+export {
+  createResolver,
+  ClientResolution,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_HEADER_BYTES,
+  type Resolver,
+  type NormalizedResolverOptions,
+  type NormalizedRequireHeader,
+  type CreateResolverSettings,
+} from './core/resolve.js';
+export { PRESETS, PRESET_NAMES, type PresetSpec } from './core/presets.js';
+export type {
+  Resolution,
+  ResolutionReason,
+  ResolutionSource,
+  ResolveInput,
+  ResolverOptions,
+  PresetName,
+  RealipWarning,
+  WarningHandler,
+} from './types.js';
+// Access: CIDR and country allow/deny, named IP lists with hot reload.
+export {
+  createAccessPolicy,
+  type AccessOptions,
+  type AccessPolicy,
+  type AccessDenial,
+  type CountryRules,
+} from './core/access.js';
+export {
+  createIpLists,
+  type ManagedIpLists,
+  type IpListDefinitions,
+  type IpListDefinition,
+  type IpListFile,
+  type IpListInline,
+  type IpListsOptions,
+  type IpListStats,
+  type IpListReloadError,
+  type IpListReloadEvent,
+} from './core/lists.js';
+export type { AccessDecision, IpLists, IpLookup, IpRuleOrList, ListRef } from './types.js';
+// Rate limiting (rateLimit stage)
+export {
+  createRateLimiter,
+  RateLimitDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+  type RateLimitKeyFunction,
+  type RateLimitedEvent,
+  type RateLimitStoreErrorEvent,
+  type RateLimitStats,
+  type RateLimitSource,
+  type StoreFailurePolicy,
+} from './core/rate-limit/limiter.js';
+export { rateLimitKey } from './core/rate-limit/keys.js';
+export type {
+  RateLimitStore,
+  StoreBinding,
+  TierPlan,
+  PolicyPlan,
+  BindContext,
+} from './core/rate-limit/store.js';
+export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';

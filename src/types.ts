@@ -24,6 +24,26 @@ export interface RealipWarning {
 export type WarningHandler = (warning: RealipWarning) => void;
 
 // ---------------------------------------------------------------------------------------------
+// Observability hooks (logmetrics): stages report state changes; realip/metrics implements them
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a stage calls when its state changes (`createRealipMetrics().hooks` implements it as gauges
+ * and counters). Every method is cheap and never throws. `store` and `database` are short names
+ * such as `redis`, `memory`, `country`, `asn` (values beyond 64 distinct are reported as `other`).
+ */
+export interface RealipMetricsHooks {
+  /** The rate-limit store became healthy (`true`) or started failing (`false`). */
+  storeHealth(store: string, healthy: boolean): void;
+  /** Rate limiting switched to its fallback (insurance) store (`true`) or back (`false`). */
+  storeFallback(store: string, active: boolean): void;
+  /** One store operation failed. */
+  storeError(store: string): void;
+  /** A GeoIP database was (re)loaded; its build time in seconds since the epoch. */
+  geoDatabase(database: string, buildEpochSeconds: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Named IP lists (shared by access and rate-limit tiers)
 // ---------------------------------------------------------------------------------------------
 
@@ -72,6 +92,8 @@ export type ResolutionReason =
   | 'untrusted-entry'
   /** Every entry was trusted: the leftmost is the client. */
   | 'all-trusted'
+  /** A single-IP header (x-real-ip, cf-connecting-ip, ...) from a trusted peer named the client. */
+  | 'single-ip-header'
   /** `hops: N` picked the N-th entry from the right. */
   | 'hops'
   /** `hops: N` but the list had fewer than N entries. */
@@ -166,20 +188,40 @@ export interface ResolverOptions {
 /** Special-purpose networks that are never looked up. */
 export type SpecialNetwork = 'private' | 'loopback' | 'linklocal' | 'cgnat' | 'ula';
 
-/** Normalised GeoIP facts (copied out of the reader). */
+/** Coordinates of a GeoIP answer (city-level databases only). */
+export interface GeoLocation {
+  readonly latitude: number;
+  readonly longitude: number;
+  /** Kilometres (MaxMind `location.accuracy_radius`); absent in DB-IP and ip-location-db. */
+  readonly accuracyRadius?: number;
+}
+
+/**
+ * Normalised GeoIP facts (copied out of the reader and frozen: the same object may be returned for
+ * every address of a network, so it must not be mutated). Fields are present only when a database
+ * has them.
+ */
 export interface GeoInfo {
-  /** ISO 3166-1 alpha-2, upper case. */
-  country?: string;
-  /** Continent code (`EU`, `NA`, ...). */
-  continent?: string;
+  /** ISO 3166-1 alpha-2, upper case (`country.iso_code` or `country_code`; `ZZ`/`XX` are dropped). */
+  readonly country?: string;
+  /** Continent code (`EU`, `NA`, ...). Absent with the flat `country_code` databases. */
+  readonly continent?: string;
   /** Autonomous system number. */
-  asn?: number;
+  readonly asn?: number;
   /** AS organisation. */
-  org?: string;
-  city?: string;
-  location?: { latitude: number; longitude: number; accuracyRadius?: number };
+  readonly org?: string;
+  readonly city?: string;
+  readonly location?: GeoLocation;
   /** Set instead of a lookup for private, loopback, link-local, CGNAT and ULA addresses. */
-  network?: SpecialNetwork;
+  readonly network?: SpecialNetwork;
+  /** Country that registered the block (MaxMind `registered_country`); never used as `country`. */
+  readonly registeredCountry?: string;
+  /** `country.is_in_european_union`, when the database says. */
+  readonly eu?: boolean;
+  /** First-level subdivision: ISO 3166-2 subdivision code (`subdivisions[0].iso_code`) or name. */
+  readonly region?: string;
+  /** IANA time zone (`location.time_zone` or `timezone`). */
+  readonly timeZone?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,9 +234,9 @@ export type UndeterminablePolicy = 'deny' | 'allow';
 /** The access stage's verdict. */
 export interface AccessDecision {
   readonly allowed: boolean;
-  /** Why: `deny-list`, `not-allowed`, `allow-list`, `no-allow-list`, `country-deny`, `country-not-allowed`, `undeterminable`, `exempt`. */
+  /** Why: `deny-list`, `not-allowed`, `allow-list`, `no-allow-list`, `country-deny`, `country-not-allowed`, `undeterminable`, `exempt`, `country-allow`, `country-unknown`. */
   readonly reason: string;
-  /** The list or rule that decided, when one did (e.g. `deny[3]` or a list name). */
+  /** The list or rule that decided, when one did (e.g. `deny[3]`, `list:partners`, `country:RU`). */
   readonly rule?: string | undefined;
 }
 
@@ -209,6 +251,11 @@ export interface RateLimitSpec {
   duration: number;
   /** Extra requests admitted at once (nginx `burst=N nodelay`). */
   burst?: number;
+  /**
+   * Policy name in `RateLimit-Policy` and the store key prefix.
+   * @default `<tier>-<points>-per-<duration>s` (plus `-burst-<burst>`)
+   */
+  name?: string;
 }
 
 /** A tier: which clients (`match`), and their limits. First match wins; a tier without `match` is the default. */
@@ -229,6 +276,11 @@ export interface RateLimitInfo {
   /** Milliseconds until the most constraining limit resets. */
   readonly resetMs: number;
   readonly limited: boolean;
+  /**
+   * Who decided: `store` (normal), `insurance` (the store failed; the in-memory fallback did),
+   * `open` (the store failed; not limited) or `closed` (the store failed; refused with 503).
+   */
+  readonly source: 'store' | 'insurance' | 'open' | 'closed';
 }
 
 // ---------------------------------------------------------------------------------------------

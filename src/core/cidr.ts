@@ -9,13 +9,12 @@
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
 import {
   IPV4,
+  IPV6,
   NOT_IP,
-  PARSE_ZONE,
   formatIpv4,
   formatIpv6,
   ipToBigInt,
   parseIp,
-  parseIpInto,
   type IpKind,
 } from './ip.js';
 
@@ -161,6 +160,105 @@ export interface CompiledRanges {
   readonly matchAll: readonly string[];
 }
 
+type RangeSink = (kind: 4 | 6, lo: bigint, hi: bigint) => void;
+
+/** Adds one parsed CIDR to `sink`; the part of an IPv6 rule inside ::ffff:0:0/96 is also added as IPv4. */
+function emitCidr(c: Cidr, sink: RangeSink): void {
+  if (c.kind === IPV4) {
+    sink(4, c.first, c.last);
+    return;
+  }
+  sink(6, c.first, c.last);
+  // The part of an IPv6 rule inside ::ffff:0:0/96 also matches the IPv4 addresses it maps.
+  const lo = c.first > MAPPED_FIRST ? c.first : MAPPED_FIRST;
+  const hi = c.last < MAPPED_LAST ? c.last : MAPPED_LAST;
+  if (lo <= hi) sink(4, lo & V4_ALL, hi & V4_ALL);
+}
+
+/**
+ * Compiles one rule at option path `at`, reporting problems into `issues`. Valid ranges go to
+ * `sink`; `matchAll` receives the text of a rule that covers a whole family.
+ */
+function compileRule(
+  rule: IpRule,
+  at: string,
+  issues: IssueCollector,
+  sink: RangeSink,
+  matchAll: string[],
+): void {
+  if (typeof rule === 'string') {
+    const name = rule.trim().toLowerCase();
+    const named = Object.prototype.hasOwnProperty.call(NAMED_RANGES, name) ? NAMED_RANGES[name] : undefined;
+    if (named) {
+      for (const r of named) emitCidr(parseCidr(r) as Cidr, sink);
+      return;
+    }
+    const c = parseCidr(rule);
+    if (typeof c === 'string') {
+      issues.add(
+        at,
+        `${c}; named ranges are ${Object.keys(NAMED_RANGES).join(', ')}`,
+        'ERR_REALIP_CIDR_INVALID',
+      );
+      return;
+    }
+    if (c.prefix === 0) matchAll.push(c.text);
+    emitCidr(c, sink);
+    return;
+  }
+  if (rule === null || typeof rule !== 'object' || typeof rule.cidr !== 'string') {
+    issues.add(
+      at,
+      `expected a string or { cidr, except } (got ${rule === null ? 'null' : typeof rule})`,
+      'ERR_REALIP_CIDR_INVALID',
+    );
+    return;
+  }
+  const c = parseCidr(rule.cidr);
+  if (typeof c === 'string') {
+    issues.add(joinPath(at, 'cidr'), c, 'ERR_REALIP_CIDR_INVALID');
+    return;
+  }
+  let own4: Range[] = [];
+  let own6: Range[] = [];
+  const ownSink: RangeSink = (kind, lo, hi) => (kind === IPV4 ? own4 : own6).push([lo, hi]);
+  emitCidr(c, ownSink);
+  const except = rule.except ?? [];
+  if (!Array.isArray(except)) {
+    issues.add(joinPath(at, 'except'), 'expected an array of CIDRs', 'ERR_REALIP_CIDR_INVALID');
+    return;
+  }
+  except.forEach((e, j) => {
+    const ep = joinPath(joinPath(at, 'except'), j);
+    const x = parseCidr(e);
+    if (typeof x === 'string') {
+      issues.add(ep, x, 'ERR_REALIP_CIDR_INVALID');
+      return;
+    }
+    // An IPv4-mapped except (`::ffff:10.0.0.0/104` parses as 10.0.0.0/8) inside an IPv6 block is
+    // compared in IPv6 space.
+    const mapped = c.kind === 6 && x.kind === IPV4;
+    const xFirst = mapped ? MAPPED_FIRST | x.first : x.first;
+    const xLast = mapped ? MAPPED_FIRST | x.last : x.last;
+    if ((x.kind !== c.kind && !mapped) || xFirst < c.first || xLast > c.last) {
+      issues.add(
+        ep,
+        `"${e}" is not inside the block's cidr ${c.text} (Kubernetes rejects this too)`,
+        'ERR_REALIP_EXCEPT_OUTSIDE',
+      );
+      return;
+    }
+    if (mapped) own6 = subtract(own6, [xFirst, xLast]);
+    emitCidr(x, (kind, lo, hi) => {
+      if (kind === IPV4) own4 = subtract(own4, [lo, hi]);
+      else own6 = subtract(own6, [lo, hi]);
+    });
+  });
+  if (c.prefix === 0 && except.length === 0) matchAll.push(c.text);
+  for (const [lo, hi] of own4) sink(4, lo, hi);
+  for (const [lo, hi] of own6) sink(6, lo, hi);
+}
+
 /**
  * Compiles rules into ranges, reporting every invalid rule into `issues` with its path
  * (`<path>[i]`). Named ranges expand; blocks subtract their `except` entries, each of which
@@ -174,93 +272,265 @@ export function compileRanges(
   const v4: Range[] = [];
   const v6: Range[] = [];
   const matchAll: string[] = [];
-  const add = (c: Cidr, into4: Range[], into6: Range[]) => {
-    if (c.kind === IPV4) {
-      into4.push([c.first, c.last]);
-    } else {
-      into6.push([c.first, c.last]);
-      // The part of an IPv6 rule inside ::ffff:0:0/96 also matches the IPv4 addresses it maps.
-      const lo = c.first > MAPPED_FIRST ? c.first : MAPPED_FIRST;
-      const hi = c.last < MAPPED_LAST ? c.last : MAPPED_LAST;
-      if (lo <= hi) into4.push([lo & V4_ALL, hi & V4_ALL]);
-    }
-  };
   if (!Array.isArray(rules)) {
     issues.add(path, `expected an array of IPs, CIDRs or named ranges (got ${typeof rules})`);
     return { v4, v6, matchAll };
   }
-  rules.forEach((rule, i) => {
-    const at = joinPath(path, i);
-    if (typeof rule === 'string') {
-      const name = rule.trim().toLowerCase();
-      const named = Object.prototype.hasOwnProperty.call(NAMED_RANGES, name) ? NAMED_RANGES[name] : undefined;
-      if (named) {
-        for (const r of named) add(parseCidr(r) as Cidr, v4, v6);
-        return;
-      }
-      const c = parseCidr(rule);
-      if (typeof c === 'string') {
-        issues.add(
-          at,
-          `${c}; named ranges are ${Object.keys(NAMED_RANGES).join(', ')}`,
-          'ERR_REALIP_CIDR_INVALID',
-        );
-        return;
-      }
-      if (c.prefix === 0) matchAll.push(c.text);
-      add(c, v4, v6);
-      return;
-    }
-    if (rule === null || typeof rule !== 'object' || typeof rule.cidr !== 'string') {
-      issues.add(
-        at,
-        `expected a string or { cidr, except } (got ${rule === null ? 'null' : typeof rule})`,
-        'ERR_REALIP_CIDR_INVALID',
-      );
-      return;
-    }
-    const c = parseCidr(rule.cidr);
-    if (typeof c === 'string') {
-      issues.add(joinPath(at, 'cidr'), c, 'ERR_REALIP_CIDR_INVALID');
-      return;
-    }
-    let own4: Range[] = [];
-    let own6: Range[] = [];
-    add(c, own4, own6);
-    const except = rule.except ?? [];
-    if (!Array.isArray(except)) {
-      issues.add(joinPath(at, 'except'), 'expected an array of CIDRs', 'ERR_REALIP_CIDR_INVALID');
-      return;
-    }
-    except.forEach((e, j) => {
-      const ep = joinPath(joinPath(at, 'except'), j);
-      const x = parseCidr(e);
-      if (typeof x === 'string') {
-        issues.add(ep, x, 'ERR_REALIP_CIDR_INVALID');
-        return;
-      }
-      if (x.kind !== c.kind || x.first < c.first || x.last > c.last) {
-        issues.add(
-          ep,
-          `"${e}" is not inside the block's cidr ${c.text} (Kubernetes rejects this too)`,
-          'ERR_REALIP_EXCEPT_OUTSIDE',
-        );
-        return;
-      }
-      const e4: Range[] = [];
-      const e6: Range[] = [];
-      add(x, e4, e6);
-      for (const r of e4) own4 = subtract(own4, r);
-      for (const r of e6) own6 = subtract(own6, r);
-    });
-    if (c.prefix === 0 && except.length === 0) matchAll.push(c.text);
-    v4.push(...own4);
-    v6.push(...own6);
-  });
+  const sink: RangeSink = (kind, lo, hi) => (kind === IPV4 ? v4 : v6).push([lo, hi]);
+  rules.forEach((rule, i) => compileRule(rule, joinPath(path, i), issues, sink, matchAll));
   return { v4: merge(v4), v6: merge(v6), matchAll };
 }
 
+/** Compiled rules that remember, per disjoint range, which rule covers it (the lowest label wins). */
+export interface LabelledRanges extends CompiledRanges {
+  /** `labels4[i]` is the label of `v4[i]`. */
+  readonly labels4: readonly number[];
+  readonly labels6: readonly number[];
+}
+
+type Labelled = [lo: bigint, hi: bigint, label: number];
+
+/**
+ * Cuts possibly overlapping labelled ranges into sorted disjoint ranges, each carrying the lowest
+ * label that covers it; adjacent ranges with the same label are joined. A sweep over the range
+ * boundaries with a min-heap of active labels: O(n log n).
+ */
+function paint(items: Labelled[]): { ranges: Range[]; labels: number[] } {
+  const ranges: Range[] = [];
+  const labels: number[] = [];
+  if (items.length === 0) return { ranges, labels };
+  items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[2] - b[2]));
+  const ends = items.map((it) => it[1] + 1n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Min-heap of indexes into `items`, ordered by label; expired entries are dropped lazily.
+  const heap: number[] = [];
+  const less = (x: number, y: number) => items[x]![2] < items[y]![2];
+  const push = (x: number) => {
+    let i = heap.push(x) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i]!, heap[p]!)) break;
+      [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+      i = p;
+    }
+  };
+  const pop = () => {
+    const last = heap.pop()!;
+    if (heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) break;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  let next = 0; // next item to start
+  let e = 0; // next end boundary
+  let pos = items[0]![0];
+  while (next < items.length || heap.length > 0) {
+    while (next < items.length && items[next]![0] === pos) push(next++);
+    while (heap.length > 0 && items[heap[0]!]![1] < pos) pop();
+    while (e < ends.length && ends[e]! <= pos) e++;
+    // The segment [pos, stop) has a constant set of active rules.
+    let stop = -1n;
+    if (next < items.length) stop = items[next]![0];
+    if (e < ends.length && (stop < 0n || ends[e]! < stop)) stop = ends[e]!;
+    if (heap.length > 0) {
+      const label = items[heap[0]!]![2];
+      const hi = stop - 1n;
+      const prev = ranges.length - 1;
+      if (prev >= 0 && labels[prev] === label && ranges[prev]![1] + 1n === pos) ranges[prev]![1] = hi;
+      else {
+        ranges.push([pos, hi]);
+        labels.push(label);
+      }
+    }
+    if (stop < 0n) break;
+    pos = stop;
+  }
+  return { ranges, labels };
+}
+
+/**
+ * Like {@link compileRanges}, for `[label, rule]` entries: the matcher built from the result can
+ * say which rule matched (the lowest label among those covering the address). Problems are
+ * reported at `<path>[label]`, so labels are usually the rules' positions in the user's list.
+ */
+export function compileLabelledRanges(
+  entries: ReadonlyArray<readonly [label: number, rule: IpRule]>,
+  path: string,
+  issues: IssueCollector,
+): LabelledRanges {
+  const v4: Labelled[] = [];
+  const v6: Labelled[] = [];
+  const matchAll: string[] = [];
+  for (const [label, rule] of entries) {
+    compileRule(
+      rule,
+      joinPath(path, label),
+      issues,
+      (kind, lo, hi) => (kind === IPV4 ? v4 : v6).push([lo, hi, label]),
+      matchAll,
+    );
+  }
+  const p4 = paint(v4);
+  const p6 = paint(v6);
+  return { v4: p4.ranges, v6: p6.ranges, labels4: p4.labels, labels6: p6.labels, matchAll };
+}
+
 const scratch = new Uint32Array(4);
+const groups6 = new Uint16Array(8);
+
+function isZoneChar(c: number): boolean {
+  // Same set as the parser in ip.ts: printable ASCII except `:/[]%,`.
+  return (
+    c > 0x20 && c < 0x7f && c !== 0x3a && c !== 0x2f && c !== 0x5b && c !== 0x5d && c !== 0x25 && c !== 0x2c
+  );
+}
+
+/** Strict dotted quad in `s[start, end)`: the uint32 value, or -1. */
+function quad(s: string, start: number, end: number): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let leadingZero = false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) {
+      if (leadingZero) return -1;
+      if (digits === 0 && c === 0x30) leadingZero = true;
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3 || part > 255) return -1;
+    } else if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      leadingZero = false;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + part;
+}
+
+/**
+ * `parseIpInto(s, 0, s.length, out, PARSE_ZONE)` in a single pass over the string: the lookup
+ * from an address string is dominated by parsing, and the general parser scans IPv6 addresses
+ * twice (zone first) and IPv4 addresses twice (port first). A property test pins the two to
+ * the same answers on every input.
+ */
+export function parseAddress(s: string, out: Uint32Array): IpKind {
+  const len = s.length;
+  if (len < 2 || len > 128) return NOT_IP;
+  // The family is decided by whichever of "." and ":" comes first.
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) {
+      const v = quad(s, 0, len);
+      if (v < 0) return NOT_IP;
+      out[0] = v;
+      return IPV4;
+    }
+    if (c === 0x3a) break;
+    if (i === len - 1) return NOT_IP;
+  }
+  let end = len;
+  let n = 0;
+  let gap = -1;
+  let i = 0;
+  if (s.charCodeAt(0) === 0x3a) {
+    if (s.charCodeAt(1) !== 0x3a) return NOT_IP;
+    gap = 0;
+    i = 2;
+  }
+  while (i < end) {
+    const groupStart = i;
+    let v = 0;
+    let digits = 0;
+    let c = 0;
+    for (; i < end; i++) {
+      c = s.charCodeAt(i);
+      let d: number;
+      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+      else break;
+      if (++digits > 4) return NOT_IP;
+      v = (v << 4) | d;
+    }
+    if (i < end && c === 0x25) {
+      // Zone: "%" and at least one safe character to the end; the address ends here.
+      if (i + 1 >= end) return NOT_IP;
+      for (let j = i + 1; j < end; j++) if (!isZoneChar(s.charCodeAt(j))) return NOT_IP;
+      if (i < 2) return NOT_IP;
+      end = i;
+    }
+    if (i < end && c === 0x2e) {
+      // Trailing dotted quad: two groups, and it must end the address (before any zone).
+      let stop = end;
+      for (let j = i + 1; j < end; j++) {
+        if (s.charCodeAt(j) === 0x25) {
+          if (j + 1 >= end) return NOT_IP;
+          for (let k = j + 1; k < end; k++) if (!isZoneChar(s.charCodeAt(k))) return NOT_IP;
+          stop = j;
+          break;
+        }
+      }
+      if (n > 6) return NOT_IP;
+      const q = quad(s, groupStart, stop);
+      if (q < 0) return NOT_IP;
+      groups6[n++] = q >>> 16;
+      groups6[n++] = q & 0xffff;
+      break;
+    }
+    if (digits === 0) {
+      // "fe80::%eth0": the zone ends the address right after "::".
+      if (i === end && gap === n) break;
+      return NOT_IP;
+    }
+    if (n >= 8) return NOT_IP;
+    groups6[n++] = v;
+    if (i === end) break;
+    if (c !== 0x3a) return NOT_IP;
+    i++;
+    if (i < end && s.charCodeAt(i) === 0x3a) {
+      if (gap >= 0) return NOT_IP;
+      gap = n;
+      i++;
+    } else if (i === end) {
+      return NOT_IP; // trailing single colon
+    }
+  }
+  if (gap < 0) {
+    if (n !== 8) return NOT_IP;
+  } else {
+    if (n > 7) return NOT_IP;
+    const tail = n - gap;
+    for (let k = 0; k < tail; k++) groups6[7 - k] = groups6[n - 1 - k]!;
+    for (let k = gap; k < 8 - tail; k++) groups6[k] = 0;
+  }
+  const w0 = ((groups6[0]! << 16) | groups6[1]!) >>> 0;
+  const w1 = ((groups6[2]! << 16) | groups6[3]!) >>> 0;
+  const w2 = ((groups6[4]! << 16) | groups6[5]!) >>> 0;
+  const w3 = ((groups6[6]! << 16) | groups6[7]!) >>> 0;
+  if (w0 === 0 && w1 === 0 && w2 === 0xffff) {
+    out[0] = w3;
+    return IPV4;
+  }
+  out[0] = w0;
+  out[1] = w1;
+  out[2] = w2;
+  out[3] = w3;
+  return IPV6;
+}
 
 /** A compiled set of address ranges. */
 export interface IpMatcher {
@@ -282,6 +552,9 @@ class RangeMatcher implements IpMatcher {
   private readonly v6hi: Uint32Array;
   private readonly n4: number;
   private readonly n6: number;
+  /** For large sets: `idx[t]` is the first range whose start has top 16 bits >= t (see prefixIndex). */
+  private readonly idx4: Uint32Array | undefined;
+  private readonly idx6: Uint32Array | undefined;
 
   constructor(private readonly ranges: CompiledRanges) {
     this.n4 = ranges.v4.length;
@@ -302,38 +575,59 @@ class RangeMatcher implements IpMatcher {
         this.v6hi[i * 4 + k] = Number((hi >> shift) & 0xffffffffn);
       }
     });
+    this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4lo, this.n4, 1) : undefined;
+    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6lo, this.n6, 4) : undefined;
   }
 
   has(address: string): boolean {
     if (typeof address !== 'string') return false;
-    const kind = parseIpInto(address, 0, address.length, scratch, PARSE_ZONE);
-    return kind !== NOT_IP && this.hasParsed(kind, scratch);
+    const kind = parseAddress(address, scratch);
+    return kind === IPV4 ? this.find4(scratch[0]!) >= 0 : kind === IPV6 && this.find6(scratch) >= 0;
   }
 
   hasParsed(kind: IpKind, w: Uint32Array): boolean {
-    if (kind === IPV4) {
-      const v = w[0]!;
-      const lo = this.v4lo;
-      let a = 0;
-      let b = this.n4 - 1;
-      // Largest i with lo[i] <= v.
-      while (a <= b) {
-        const m = (a + b) >>> 1;
-        if (lo[m]! <= v) a = m + 1;
-        else b = m - 1;
-      }
-      return b >= 0 && v <= this.v4hi[b]!;
+    return kind === IPV4 ? this.find4(w[0]!) >= 0 : kind === IPV6 && this.find6(w) >= 0;
+  }
+
+  /** Index of the IPv4 range holding `v`, or -1. */
+  protected find4(v: number): number {
+    const lo = this.v4lo;
+    let a = 0;
+    let b = this.n4 - 1;
+    const idx = this.idx4;
+    if (idx !== undefined) {
+      // Search only the ranges starting in v's 64 Ki block; when none of them starts at or
+      // below v, the search ends at index a - 1: the last range starting before the block.
+      const t = v >>> 16;
+      a = idx[t]!;
+      b = idx[t + 1]! - 1;
     }
-    if (kind === 0) return false;
+    // Largest i with lo[i] <= v.
+    while (a <= b) {
+      const m = (a + b) >>> 1;
+      if (lo[m]! <= v) a = m + 1;
+      else b = m - 1;
+    }
+    return b >= 0 && v <= this.v4hi[b]! ? b : -1;
+  }
+
+  /** Index of the IPv6 range holding `w`, or -1. */
+  protected find6(w: Uint32Array): number {
     const lo = this.v6lo;
     let a = 0;
     let b = this.n6 - 1;
+    const idx = this.idx6;
+    if (idx !== undefined) {
+      const t = w[0]! >>> 16;
+      a = idx[t]!;
+      b = idx[t + 1]! - 1;
+    }
     while (a <= b) {
       const m = (a + b) >>> 1;
       if (cmp6(lo, m * 4, w) <= 0) a = m + 1;
       else b = m - 1;
     }
-    return b >= 0 && cmp6(this.v6hi, b * 4, w) >= 0;
+    return b >= 0 && cmp6(this.v6hi, b * 4, w) >= 0 ? b : -1;
   }
 
   describe(): string[] {
@@ -342,6 +636,57 @@ class RangeMatcher implements IpMatcher {
     for (const [lo, hi] of this.ranges.v6) out.push(`${formatBig(6, lo)}-${formatBig(6, hi)}`);
     return out;
   }
+}
+
+/** A matcher that also tells which rule matched. */
+export interface LabelledIpMatcher extends IpMatcher {
+  /** The label of the rule covering the address (the lowest, when several do), or -1. */
+  labelOfParsed(kind: IpKind, words: Uint32Array): number;
+}
+
+class LabelledRangeMatcher extends RangeMatcher implements LabelledIpMatcher {
+  private readonly labels4: Int32Array;
+  private readonly labels6: Int32Array;
+
+  constructor(ranges: LabelledRanges) {
+    super(ranges);
+    this.labels4 = Int32Array.from(ranges.labels4);
+    this.labels6 = Int32Array.from(ranges.labels6);
+  }
+
+  labelOfParsed(kind: IpKind, w: Uint32Array): number {
+    if (kind === IPV4) {
+      const i = this.find4(w[0]!);
+      return i < 0 ? -1 : this.labels4[i]!;
+    }
+    if (kind !== IPV6) return -1;
+    const i = this.find6(w);
+    return i < 0 ? -1 : this.labels6[i]!;
+  }
+}
+
+/** Builds a matcher that reports which rule matched, from {@link compileLabelledRanges} output. */
+export function labelledMatcherFromRanges(ranges: LabelledRanges): LabelledIpMatcher {
+  return new LabelledRangeMatcher(ranges);
+}
+
+/** Sets with more ranges than this get a prefix index (512 KiB at most per family). */
+const INDEX_MIN = 1024;
+
+/**
+ * `idx[t]` (t = 0..65536) is the number of ranges whose start's top 16 bits are below t. The
+ * answer for an address with top bits t (the last range starting at or below it) then lies in
+ * `[idx[t] - 1, idx[t + 1] - 1]`: a binary search over a few neighbouring entries instead of the
+ * whole array, which keeps lookups in cache at 100,000 rules.
+ */
+function prefixIndex(lo: Uint32Array, n: number, stride: number): Uint32Array {
+  const idx = new Uint32Array(65537);
+  let i = 0;
+  for (let t = 0; t <= 65536; t++) {
+    while (i < n && lo[i * stride]! >>> 16 < t) i++;
+    idx[t] = i;
+  }
+  return idx;
 }
 
 /** Compares the range bound at `arr[off..off+3]` with `w`: negative, zero or positive. */

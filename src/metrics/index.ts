@@ -1,2 +1,20 @@
-/** realip/metrics entry (filled in by its issue). */
-export {};
+/**
+ * realip/metrics: Prometheus metrics on prom-client (bounded labels, never an address), `/metrics`
+ * and top-clients handlers for Express and Fastify. The only realip entry that loads prom-client.
+ */
+export { createRealipMetrics, type RealipMetrics, type RealipMetricsOptions } from './metrics.js';
+export { expressMetrics, expressMetricsEndpoint, expressTopClientsEndpoint } from './express.js';
+export {
+  fastifyMetrics,
+  fastifyMetricsEndpoint,
+  fastifyTopClientsEndpoint,
+  type FastifyMetricsOptions,
+} from './fastify.js';
+export {
+  createHeavyHitters,
+  type HeavyHitters,
+  type HeavyHittersOptions,
+  type TopClient,
+  type TopClientsSnapshot,
+} from '../core/heavy-hitters.js';
+export type { RealipMetricsHooks } from '../types.js';

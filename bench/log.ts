@@ -1,0 +1,387 @@
+/**
+ * Access-log overhead through HTTP: realip's access log vs pino-http on Express, and vs Fastify's
+ * own request logging reduced to one line per request.
+ *
+ *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32]
+ *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
+ *
+ * Every server runs in its own child process (so autocannon does not share its event loop) and
+ * writes one line per request to its own async pino file destination
+ * (`pino.destination({ dest, sync: false })`, the same kind for every variant). Every app mounts the
+ * same stub resolver stage that fills `req.realip`, so only the logging differs. Runs are
+ * interleaved (variant order rotates per run); the script prints the median requests/second per
+ * variant and the ratio realip / anchor (median of the per-run ratios and ratio of the medians).
+ *
+ * Fastify's own logging writes two lines per request ("incoming request" and "request
+ * completed"). The "one line per request" anchor keeps Fastify's own logging and switches the
+ * incoming line off through Fastify 5's `logController` (a `LogController` subclass whose
+ * `incomingRequest()` does nothing), so Fastify writes only its "request completed" line. The
+ * realip variant turns Fastify's lines off (`new LogController({ disableRequestLogging: true })`)
+ * and logs through `request.log`. `fastify-own-default` (two lines) is shown for reference.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Variant =
+  | 'express-nolog'
+  | 'express-realip'
+  | 'express-pino-http'
+  | 'fastify-nolog'
+  | 'fastify-realip'
+  | 'fastify-own-one-line'
+  | 'fastify-own-default';
+
+const VARIANTS: Variant[] = [
+  'express-nolog',
+  'express-realip',
+  'express-pino-http',
+  'fastify-nolog',
+  'fastify-realip',
+  'fastify-own-one-line',
+  'fastify-own-default',
+];
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child: one server
+// ---------------------------------------------------------------------------------------------
+
+async function serve(variant: Variant, dest: string): Promise<void> {
+  const pino = (await import('pino')).default;
+  const { createContext } = await import('../src/core/context.js');
+  const { PROXY_A, PROXY_B, CLIENT_V4 } = {
+    PROXY_A: '10.1.2.3',
+    PROXY_B: '172.16.5.4',
+    CLIENT_V4: '203.0.113.77',
+  };
+  const resolution = {
+    ip: CLIENT_V4,
+    source: 'header' as const,
+    header: 'x-forwarded-for',
+    peer: PROXY_A,
+    chain: [CLIENT_V4, PROXY_B, PROXY_A],
+    complete: true,
+    reason: 'untrusted-entry' as const,
+    explain: () => 'stub',
+  };
+  const access = { allowed: true, reason: 'no-allow-list' };
+  const rateLimit = { tier: 'default', limit: 1000, remaining: 999, resetMs: 60_000, limited: false };
+  const fill = (ctx: ReturnType<typeof createContext>) => {
+    ctx.resolution = resolution;
+    ctx.access = access;
+    ctx.rateLimit = rateLimit;
+    return ctx;
+  };
+  const stream = pino.destination({ dest, sync: false });
+  const logger = pino({}, stream);
+  let port: number;
+  if (variant.startsWith('express')) {
+    const express = (await import('express')).default;
+    const app = express();
+    if (variant === 'express-realip') {
+      const { accessLog } = await import('../src/express/index.js');
+      app.use(accessLog({ logger }));
+    } else if (variant === 'express-pino-http') {
+      const { pinoHttp } = await import('pino-http');
+      app.use(pinoHttp({ logger }));
+    }
+    app.use((req, _res, next) => {
+      const ctx = fill(createContext());
+      req.realip = ctx;
+      req.clientIp = ctx.resolution!.ip;
+      next();
+    });
+    app.get('/users/:id', (_req, res) => {
+      res.json({ ok: true });
+    });
+    port = await new Promise<number>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port));
+    });
+  } else {
+    const { default: Fastify, LogController } = await import('fastify');
+    const fp = (await import('fastify-plugin')).default;
+    // Fastify's own request logging with its "incoming request" line switched off: exactly one
+    // line per request, Fastify's "request completed" ({ res, responseTime } plus reqId).
+    class OneLine extends LogController {
+      override incomingRequest(): void {}
+    }
+    const logController =
+      variant === 'fastify-own-default'
+        ? new LogController()
+        : variant === 'fastify-own-one-line'
+          ? new OneLine()
+          : new LogController({ disableRequestLogging: true });
+    const app = Fastify({ loggerInstance: logger, logController });
+    await app.register(
+      fp(
+        (f, _o, done) => {
+          f.decorateRequest('clientIp', undefined);
+          f.decorateRequest('realip', null as never);
+          f.addHook('onRequest', (request, _reply, next) => {
+            const ctx = fill(createContext());
+            request.realip = ctx;
+            request.clientIp = ctx.resolution!.ip;
+            next();
+          });
+          done();
+        },
+        { name: 'realip-client-ip', fastify: '5.x' },
+      ),
+    );
+    if (variant === 'fastify-realip') {
+      const { accessLog } = await import('../src/fastify/index.js');
+      await app.register(accessLog);
+    }
+    app.get('/users/:id', async () => ({ ok: true }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as { port: number }).port;
+  }
+  process.send!({ port });
+  process.on('message', (m) => {
+    if (m === 'flush') stream.flush(() => process.send!({ flushed: true }));
+    if (m === 'exit') stream.flush(() => process.exit(0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: interleaved autocannon runs
+// ---------------------------------------------------------------------------------------------
+
+interface Server {
+  variant: Variant;
+  child: ChildProcess;
+  port: number;
+  dest: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function start(variant: Variant, dir: string): Promise<Server> {
+  const dest = join(dir, `${variant}.log`);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', variant, dest],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`${variant} exited with ${code}`)));
+  });
+  return { variant, child, port, dest };
+}
+
+async function main(): Promise<void> {
+  const runs = arg('runs', 5);
+  const duration = arg('duration', 4);
+  const connections = arg('connections', 32);
+  // autocannon ships no types; only the fields used here are declared.
+  const autocannon = (await import('autocannon' as string)).default as (opts: object) => Promise<{
+    requests: { average: number; total: number };
+    errors: number;
+    non2xx: number;
+  }>;
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-'));
+  const servers: Server[] = [];
+  try {
+    for (const v of VARIANTS) servers.push(await start(v, dir));
+    const rps = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const requests = new Map<Variant, number>(VARIANTS.map((v) => [v, 0]));
+    const hit = (s: Server, seconds: number) =>
+      autocannon({
+        url: `http://127.0.0.1:${s.port}/users/42`,
+        connections,
+        duration: seconds,
+        headers: { 'x-forwarded-for': '203.0.113.77, 172.16.5.4', 'user-agent': 'autocannon' },
+      });
+    // Warm-up: JIT every server.
+    for (const s of servers) {
+      const r = await hit(s, 1);
+      requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
+    }
+    for (let run = 0; run < runs; run++) {
+      // Rotate the order each run so no variant always goes first or last.
+      const order = servers.map((_, i) => servers[(i + run) % servers.length]!);
+      for (const s of order) {
+        const r = await hit(s, duration);
+        rps.get(s.variant)!.push(r.requests.average);
+        requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
+        if (r.errors || r.non2xx) console.warn(`${s.variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+      }
+      console.log(
+        `run ${run + 1}/${runs}: ` +
+          VARIANTS.map((v) => `${v} ${Math.round(rps.get(v)!.at(-1)!)}`).join(', '),
+      );
+    }
+    // Check the one-line-per-request premise from the files themselves.
+    for (const s of servers) {
+      await new Promise<void>((resolve) => {
+        s.child.once('message', () => resolve());
+        s.child.send('flush');
+      });
+      if (s.variant.endsWith('nolog')) continue;
+      const lines = readFileSync(s.dest, 'utf8').split('\n').filter(Boolean);
+      const sent = requests.get(s.variant)!;
+      console.log(
+        `${s.variant}: ${lines.length} lines for ~${sent} requests, ${Math.round(statSync(s.dest).size / Math.max(lines.length, 1))} bytes/line`,
+      );
+    }
+    const pairs: [Variant, Variant][] = [
+      ['express-realip', 'express-pino-http'],
+      ['fastify-realip', 'fastify-own-one-line'],
+      ['fastify-realip', 'fastify-own-default'],
+      ['express-realip', 'express-nolog'],
+      ['express-pino-http', 'express-nolog'],
+      ['fastify-realip', 'fastify-nolog'],
+      ['fastify-own-one-line', 'fastify-nolog'],
+    ];
+    console.log(
+      `\nnode ${process.version}, ${runs} interleaved runs x ${duration}s, ${connections} connections`,
+    );
+    console.log('variant                  median req/s   runs');
+    for (const v of VARIANTS) {
+      console.log(
+        `${v.padEnd(24)} ${String(Math.round(median(rps.get(v)!))).padStart(12)}   ${rps.get(v)!.map(Math.round).join(' ')}`,
+      );
+    }
+    console.log(
+      '\nratio (a / b)                                   median of per-run ratios   ratio of medians',
+    );
+    for (const [a, b] of pairs) {
+      const ra = rps.get(a)!;
+      const rb = rps.get(b)!;
+      const perRun = median(ra.map((x, i) => x / rb[i]!));
+      console.log(
+        `${(a + ' / ' + b).padEnd(48)} ${perRun.toFixed(3).padStart(24)}   ${(median(ra) / median(rb)).toFixed(3).padStart(16)}`,
+      );
+    }
+  } finally {
+    for (const s of servers) {
+      s.child.send('exit');
+      await new Promise((r) => s.child.once('exit', r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --micro: the cost of one line in-process (less sensitive to a loaded machine than HTTP)
+// ---------------------------------------------------------------------------------------------
+
+async function micro(): Promise<void> {
+  const pino = (await import('pino')).default;
+  const { createAccessLog, AccessLogInput } = await import('../src/core/log.js');
+  const { createContext } = await import('../src/core/context.js');
+  const runs = arg('runs', 5);
+  const n = arg('lines', 200_000);
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-micro-'));
+  try {
+    const dest = pino.destination({ dest: join(dir, 'micro.log'), sync: false });
+    // Fastify's logger: its res serializer, and a per-request child with reqId (made once here).
+    const root = pino(
+      { serializers: { res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }) } },
+      dest,
+    );
+    const child = root.child({ reqId: 'req-1a' });
+    const httpLogger = pino({ serializers: pino.stdSerializers }, dest);
+    const ctx = createContext();
+    ctx.resolution = {
+      ip: '203.0.113.77',
+      source: 'header',
+      header: 'x-forwarded-for',
+      peer: '10.1.2.3',
+      chain: ['203.0.113.77', '172.16.5.4', '10.1.2.3'],
+      complete: true,
+      reason: 'untrusted-entry',
+      explain: () => '',
+    };
+    ctx.access = { allowed: true, reason: 'no-allow-list' };
+    ctx.rateLimit = { tier: 'default', limit: 1000, remaining: 999, resetMs: 60_000, limited: false };
+    const headers = {
+      host: '127.0.0.1:3000',
+      'user-agent': 'autocannon',
+      'x-forwarded-for': '203.0.113.77, 172.16.5.4',
+    };
+    const input = new AccessLogInput();
+    Object.assign(input, {
+      method: 'GET',
+      route: '/users/:id',
+      url: '/users/42',
+      statusCode: 200,
+      durationMs: 0.412,
+      remoteAddress: '10.1.2.3',
+      remotePort: 51234,
+      context: ctx,
+      headers,
+    });
+    const realip = createAccessLog();
+    const reply = { statusCode: 200 };
+    const req = {
+      id: 1,
+      method: 'GET',
+      url: '/users/42',
+      headers,
+      socket: { remoteAddress: '10.1.2.3', remotePort: 51234 },
+    };
+    const res = {
+      statusCode: 200,
+      getHeaders: () => ({ 'content-type': 'application/json', 'content-length': '11' }),
+    };
+    const cases: [string, () => void][] = [
+      ['realip (Fastify request.log child)', () => realip.write(input, child)],
+      [
+        "Fastify's completed line",
+        () => child.info({ res: reply, responseTime: 0.412 }, 'request completed'),
+      ],
+      [
+        "pino-http's line (std serializers)",
+        () => httpLogger.info({ req, res, responseTime: 0 }, 'request completed'),
+      ],
+    ];
+    const ns = new Map<string, number[]>(cases.map(([k]) => [k, []]));
+    for (const [, fn] of cases) for (let i = 0; i < 20_000; i++) fn();
+    for (let run = 0; run < runs; run++) {
+      for (let c = 0; c < cases.length; c++) {
+        const [name, fn] = cases[(c + run) % cases.length]!;
+        (globalThis as { gc?: () => void }).gc?.();
+        const t = process.hrtime.bigint();
+        for (let i = 0; i < n; i++) fn();
+        ns.get(name)!.push(Number(process.hrtime.bigint() - t) / n);
+        await new Promise<void>((r) => dest.flush(() => r()));
+      }
+    }
+    console.log(
+      `node ${process.version}, ${runs} interleaved runs x ${n} lines, async pino file destination`,
+    );
+    for (const [name, xs] of ns)
+      console.log(
+        `${name.padEnd(40)} ${median(xs).toFixed(0).padStart(6)} ns/line   ${xs.map((x) => x.toFixed(0)).join(' ')}`,
+      );
+    await new Promise<void>((r) => dest.flush(() => r()));
+    dest.end();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const serveAt = process.argv.indexOf('--serve');
+if (serveAt >= 0) {
+  await serve(process.argv[serveAt + 1] as Variant, process.argv[serveAt + 2]!);
+} else if (process.argv.includes('--micro')) {
+  await micro();
+} else {
+  await main();
+}

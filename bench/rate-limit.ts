@@ -1,0 +1,278 @@
+/**
+ * Rate-limit benchmarks (run: `node --expose-gc --import tsx bench/rate-limit.ts`).
+ *
+ * 1. Memory: heap growth after gc() over 1,000,000 distinct keys (half IPv4, half IPv6 /64s) for
+ *    our default memory store (bounded, maxKeys 100,000) vs rate-limiter-flexible's
+ *    RateLimiterMemory (unbounded: a Map entry and a timer per key).
+ * 2. HTTP overhead: memory store, limits never reached, load spread over 100,000 client IPs sent in
+ *    X-Forwarded-For from a trusted hop. Ours vs express-rate-limit on Express and vs
+ *    @fastify/rate-limit on Fastify; every server runs in its own child process, autocannon in this
+ *    one; 5 interleaved runs, medians and ratios printed.
+ *
+ * Until the resolver adapter is merged, the servers use a stub that takes the client IP from the
+ * X-Forwarded-For header (bench only; never do this in an app). Both sides of each comparison use
+ * the same stub and the same key.
+ *
+ * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
+ *          --only memory|http
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
+};
+
+const HIGH = 1_000_000_000;
+
+// ---------------------------------------------------------------------------------------------
+// Servers (child processes)
+// ---------------------------------------------------------------------------------------------
+
+async function serve(kind: string): Promise<void> {
+  const { createContext } = await import('../src/core/context.js');
+  const ipOf = (h: string | string[] | undefined) => (typeof h === 'string' ? h : undefined);
+  let port: number;
+  if (kind.startsWith('express')) {
+    const express = (await import('express')).default;
+    const app = express();
+    app.set('etag', false);
+    app.use((req, _res, next) => {
+      // Bench stub for clientIp(): the client is the (single) X-Forwarded-For entry.
+      const ip = ipOf(req.headers['x-forwarded-for']);
+      const c = createContext();
+      c.resolution = { ip } as never;
+      req.realip = c;
+      req.clientIp = ip;
+      next();
+    });
+    if (kind === 'express-ours') {
+      const { rateLimit } = await import('../src/express/rate-limit.js');
+      app.use(rateLimit({ tiers: [{ name: 'default', limits: [{ points: HIGH, duration: 60 }] }] }));
+    } else {
+      const { rateLimit } = await import('express-rate-limit');
+      app.use(
+        rateLimit({
+          windowMs: 60_000,
+          limit: HIGH,
+          standardHeaders: 'draft-8',
+          legacyHeaders: false,
+          keyGenerator: (req) => req.clientIp ?? '',
+          validate: false,
+        }),
+      );
+    }
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    port = (server.address() as { port: number }).port;
+  } else {
+    const Fastify = (await import('fastify')).default;
+    const fp = (await import('fastify-plugin')).default;
+    const app = Fastify();
+    await app.register(
+      fp(
+        (f, _o, done) => {
+          f.decorateRequest('clientIp', undefined);
+          f.decorateRequest('realip', null as never);
+          f.addHook('onRequest', (request, _reply, next) => {
+            const ip = ipOf(request.headers['x-forwarded-for']);
+            const c = createContext();
+            c.resolution = { ip } as never;
+            request.realip = c;
+            request.clientIp = ip;
+            next();
+          });
+          done();
+        },
+        { name: 'realip-client-ip', fastify: '5.x' },
+      ),
+    );
+    if (kind === 'fastify-ours') {
+      const { rateLimit } = await import('../src/fastify/rate-limit.js');
+      await app.register(rateLimit, {
+        tiers: [{ name: 'default', limits: [{ points: HIGH, duration: 60 }] }],
+      });
+    } else {
+      const frl = (await import('@fastify/rate-limit')).default;
+      await app.register(frl, { max: HIGH, timeWindow: 60_000, keyGenerator: (req) => req.clientIp ?? '' });
+    }
+    app.get('/', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as { port: number }).port;
+  }
+  process.stdout.write(`PORT ${port}\n`);
+}
+
+function startChild(kind: string): Promise<{ child: ChildProcess; port: number }> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', kind], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /PORT (\d+)/.exec(buf);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error('run with node --expose-gc');
+  for (let i = 0; i < 3; i++) g();
+}
+
+function keyAt(i: number): string {
+  // Even: distinct IPv4; odd: distinct IPv6 /64 prefixes (the host part varies too).
+  if ((i & 1) === 0) {
+    const v = (0x0b000000 + (i >> 1)) >>> 0; // from 11.0.0.0
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+  const j = i >> 1;
+  return `2001:db8:${(j >>> 16).toString(16)}:${(j & 0xffff).toString(16)}::${(i & 0xfff).toString(16)}`;
+}
+
+async function measureOurs(keys: number): Promise<string> {
+  const { createRateLimiter } = await import('../src/core/rate-limit/limiter.js');
+  const { createContext } = await import('../src/core/context.js');
+  const c = createContext();
+  const res = { ip: '' };
+  c.resolution = res as never;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const limiter = createRateLimiter({
+    tiers: [{ name: 'default', limits: [{ points: 100, duration: 60 }] }],
+  });
+  for (let i = 0; i < keys; i++) {
+    res.ip = keyAt(i);
+    c.rateLimit = undefined; // a fresh request (the context records what counted it)
+    limiter.consume(c);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  const st = limiter.stats();
+  return (
+    `realip memory store (maxKeys 100000, default): heap +${(grown / 2 ** 20).toFixed(1)} MB over ${keys} keys; ` +
+    `${st.keys} keys held, ${st.evictions} evicted; ${Math.round(grown / st.keys)} B per held key`
+  );
+}
+
+async function measureRlf(keys: number): Promise<string> {
+  const { RateLimiterMemory } = await import('rate-limiter-flexible');
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const rlf = new RateLimiterMemory({ points: 100, duration: 60 });
+  for (let i = 0; i < keys; i++) await rlf.consume(keyAt(i)).catch(() => undefined);
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  return (
+    `rate-limiter-flexible RateLimiterMemory: heap +${(grown / 2 ** 20).toFixed(1)} MB over ${keys} keys; ` +
+    `${keys} keys held (no bound, no eviction); ${Math.round(grown / keys)} B per key`
+  );
+}
+
+async function memory(keys: number): Promise<string[]> {
+  const ours = await measureOurs(keys);
+  gc();
+  return [ours, await measureRlf(keys)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+interface AutocannonResult {
+  requests: { average: number };
+  non2xx: number;
+  errors: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+
+async function http(runs: number, duration: number, connections: number): Promise<string[]> {
+  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const ips: string[] = [];
+  for (let i = 0; i < 100_000; i++) ips.push(`${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.${1 + (i % 7)}`);
+  let n = 0;
+  const kinds = ['express-ours', 'express-erl', 'fastify-ours', 'fastify-frl'];
+  const servers = new Map<string, { child: ChildProcess; port: number }>();
+  for (const k of kinds) servers.set(k, await startChild(k));
+  const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  try {
+    for (let r = 0; r < runs; r++) {
+      // Interleave and alternate the order so drift in machine load hits both sides equally.
+      const order = r % 2 === 0 ? kinds : [...kinds].reverse();
+      for (const k of order) {
+        const res = await autocannon({
+          url: `http://127.0.0.1:${servers.get(k)!.port}/`,
+          connections,
+          duration,
+          requests: [
+            {
+              setupRequest: (req: { headers?: Record<string, string> }) => {
+                req.headers = { ...req.headers, 'x-forwarded-for': ips[n++ % ips.length]! };
+                return req;
+              },
+            },
+          ],
+        });
+        if (res.non2xx > 0 || res.errors > 0)
+          throw new Error(`${k}: ${res.non2xx} non-2xx, ${res.errors} errors`);
+        rps.get(k)!.push(res.requests.average);
+        process.stderr.write(`  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s\n`);
+      }
+    }
+  } finally {
+    for (const s of servers.values()) s.child.kill();
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  const m = new Map(kinds.map((k) => [k, median(rps.get(k)!)]));
+  return [
+    `Express: realip ${Math.round(m.get('express-ours')!)} req/s vs express-rate-limit ${Math.round(m.get('express-erl')!)} req/s -> ratio ${(m.get('express-ours')! / m.get('express-erl')!).toFixed(3)}`,
+    `Fastify: realip ${Math.round(m.get('fastify-ours')!)} req/s vs @fastify/rate-limit ${Math.round(m.get('fastify-frl')!)} req/s -> ratio ${(m.get('fastify-ours')! / m.get('fastify-frl')!).toFixed(3)}`,
+    `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100000 client IPs)`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const serveIdx = args.indexOf('--serve');
+  if (serveIdx >= 0) {
+    await serve(args[serveIdx + 1]!);
+    return;
+  }
+  const only = opt('only', 'all');
+  console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}`);
+  if (only === 'all' || only === 'memory') {
+    console.log('\n## Memory');
+    for (const l of await memory(Number(opt('keys', '1000000')))) console.log(l);
+  }
+  if (only === 'all' || only === 'http') {
+    console.log('\n## HTTP overhead');
+    for (const l of await http(
+      Number(opt('runs', '5')),
+      Number(opt('duration', '5')),
+      Number(opt('connections', '50')),
+    )) {
+      console.log(l);
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

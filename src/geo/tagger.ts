@@ -1,0 +1,784 @@
+/**
+ * The GeoIP tagger: one or more MMDB databases (e.g. country + ASN, or city + ASN) behind one
+ * synchronous `tag(ip)`, with a record cache, special-network tagging and safe hot reload.
+ *
+ * Two caches, both lru-cache, each paying only where it can:
+ * - the record cache (per database) is keyed by the matched record's offset. Decoding and
+ *   normalising happen once per distinct record while it stays cached; every address of every
+ *   network sharing a record (all of "US" in a country database) hits the same entry, so distinct
+ *   addresses hit it as well as repeated ones. Its key comes from the tree walk we do anyway, so a
+ *   miss costs nothing extra.
+ * - the address cache maps an input string to its final answer and skips parse and walk for
+ *   repeat clients. A naive per-address LRU makes distinct-address traffic several times slower
+ *   (every lookup inserts and evicts); here an address is admitted only on its second sighting
+ *   (a fingerprint table, one typed-array read per miss), so one-off addresses never touch it.
+ *
+ * Per lookup otherwise: strict parse (the reader validates nothing: `get('1.2.3')` answers for an
+ * address it made up), special-network check, then per database a tree walk over the parsed words.
+ * See bench/geo.ts and bench/RESULTS-geo.md.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { IssueCollector, RealipError, joinPath } from '../errors.js';
+import { NOT_IP, PARSE_ZONE, parseIpInto, type IpKind } from '../core/ip.js';
+import { watchFileContent, type FileWatcher } from '../core/watch.js';
+import type { GeoInfo, RealipWarning, SpecialNetwork, WarningHandler } from '../types.js';
+import { loadMmdb, type GeoDatabaseMetadata, type MmdbDatabase, type VerifyOptions } from './database.js';
+import { GEO_FIELDS, mergeGeo, normaliseRecord, type GeoField } from './schema.js';
+import { SPECIAL_GEO, SPECIAL_NETWORKS, specialNetworkOf } from './special.js';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+/** One database. A bare string is `{ path }`. */
+export interface GeoDatabaseOptions {
+  /** Path of the `.mmdb` file (watched for changes). Give `path` or `buffer`. */
+  path?: string;
+  /** The file's bytes, for databases you load yourself (not watched). */
+  buffer?: Buffer;
+  /** Name in reports, events and metrics. @default the file name, or `database[i]` */
+  name?: string;
+  /**
+   * Only take these fields from this database (e.g. `['asn', 'org']` from a City+ASN bundle).
+   * @default every field the database has
+   */
+  fields?: readonly GeoField[];
+  /**
+   * Expected `database_type`: an exact string or a RegExp, checked at open and on every reload.
+   * Without it, a reload must keep the type the file had when it was opened, so swapping an ASN
+   * database in where a country database was cannot silently empty every country rule.
+   * @default the type seen at open
+   */
+  type?: string | RegExp;
+}
+
+/** Hot reload of file-backed databases. */
+export interface GeoWatchOptions {
+  /**
+   * Backstop poll interval. Directory events trigger a check at once; the poll only covers missed
+   * events. Each check reads and hashes the whole file (GeoLite2-City is about 70 MB), so the
+   * default is longer than for small list files.
+   * @default 60000
+   */
+  pollMs?: number;
+  /** Coalesce a burst of file events. @default 100 */
+  debounceMs?: number;
+}
+
+/** Options of {@link openGeoTagger} (policy file: `geo`). */
+export interface GeoOptions {
+  /**
+   * The databases, merged in order: for each field the first database that has it wins
+   * (e.g. `[cityDb, asnDb]`).
+   */
+  databases: string | GeoDatabaseOptions | readonly (string | GeoDatabaseOptions)[];
+  /**
+   * Cache sizes in entries. A number sets both caches; `0` disables caching.
+   * - `records`: per database, normalised records keyed by the matched record (one entry serves
+   *   every address that maps to it).
+   * - `addresses`: final answers keyed by the address string, for repeat clients; an address is
+   *   admitted on its second lookup, so one-off addresses cost it nothing.
+   * @default 10000 (both)
+   */
+  cache?: number | { records?: number; addresses?: number };
+  /** Preferred languages for city and region names, first match wins. @default ['en'] */
+  locales?: readonly string[];
+  /**
+   * Tag these networks (`{ network: 'private' }` etc.) instead of looking them up: `true` for all
+   * five (private, loopback, linklocal, cgnat, ula), `false` to look everything up (a database of
+   * your own internal ranges), or a list.
+   * @default true
+   */
+  specialNetworks?: boolean | readonly SpecialNetwork[];
+  /** Watch file-backed databases and swap in verified new versions. `false` to load once. @default true */
+  watch?: boolean | GeoWatchOptions;
+  /**
+   * Accept a reload whose `build_epoch` is older than the database in use. Off by default so a
+   * stale file restored by mistake (an old backup, a rolled-back image) does not replace fresh data.
+   * @default false
+   */
+  allowOlder?: boolean;
+  /** A `build_epoch` later than now plus this is rejected as corrupt. @default 86400000 (one day) */
+  maxClockSkewMs?: number;
+  /** Called after every reload attempt, successful or not. */
+  onReload?: (event: GeoReloadEvent) => void;
+  /** Receives `WRN_REALIP_GEO_RELOAD_FAILED`. @default process.emitWarning once per code, then counted */
+  onWarning?: WarningHandler;
+}
+
+/** Reported after each reload attempt. */
+export interface GeoReloadEvent {
+  /** The database's name. */
+  readonly database: string;
+  readonly path: string;
+  readonly ok: boolean;
+  /** Why the new file was rejected (the old database stays in use). */
+  readonly error: RealipError | undefined;
+  /** The database in use after this event. */
+  readonly current: GeoDatabaseMetadata;
+  /** The database in use before (same as `current` when the reload failed). */
+  readonly previous: GeoDatabaseMetadata;
+}
+
+/** The state of one database. */
+export interface GeoDatabaseStatus {
+  readonly name: string;
+  readonly path: string | undefined;
+  readonly metadata: GeoDatabaseMetadata;
+  /** Bytes of the file in use. */
+  readonly size: number;
+  /** When the version in use was loaded. */
+  readonly loadedAt: Date;
+  readonly reloads: number;
+  readonly reloadFailures: number;
+  readonly lastError: RealipError | undefined;
+}
+
+/** Counters since the tagger was opened (a snapshot). */
+export interface GeoStats {
+  /** `tag()`/`tagParsed()` calls. */
+  readonly lookups: number;
+  /** Inputs that are not IP literals (no lookup). */
+  readonly invalid: number;
+  /** Answered as a special network (no lookup). */
+  readonly special: number;
+  /** Looked up, and no database had data. */
+  readonly notFound: number;
+  /** Record-cache hits and misses (per database lookup). */
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  /** Address-cache hits (parse and walk skipped). Counted in `lookups`, not in `cacheHits`. */
+  readonly addressHits: number;
+  /** Records that failed to decode (answered as not found). */
+  readonly decodeErrors: number;
+  readonly reloads: number;
+  readonly reloadFailures: number;
+}
+
+/** Tags client IPs with GeoIP facts. */
+export interface GeoTagger {
+  /**
+   * Facts for a canonical IP string (IPv4-mapped IPv6 is looked up as IPv4), a special-network tag,
+   * or undefined (not an IP, or no database has data). Synchronous; never throws. The result is
+   * frozen and may be shared between calls.
+   */
+  tag(ip: string | undefined): GeoInfo | undefined;
+  /** Same, for an address already parsed with `parseIpInto` (hot path of other stages). */
+  tagParsed(kind: IpKind, words: Uint32Array): GeoInfo | undefined;
+  /** Each database's metadata, build time and reload history. */
+  databases(): readonly GeoDatabaseStatus[];
+  /** The oldest `build_epoch` among the databases in use (what a staleness alert wants). */
+  buildTime(): Date;
+  stats(): GeoStats;
+  /** Re-reads every file-backed database now; resolves when the checks (and swaps) are done. */
+  reload(): Promise<void>;
+  /** Stops watching. Lookups keep working on the databases in use. */
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implementation
+// ---------------------------------------------------------------------------------------------
+
+/** Cached "this record has nothing we use" (lru-cache does not store undefined). */
+const NOTHING: GeoInfo = Object.freeze({});
+
+/** Validated, fully defaulted options (what {@link normaliseGeoOptions} returns). */
+export interface NormalisedGeoOptions {
+  readonly specs: readonly {
+    name: string;
+    path: string | undefined;
+    buffer: Buffer | undefined;
+    fields: ReadonlySet<GeoField> | undefined;
+    type: string | RegExp | undefined;
+  }[];
+  readonly recordCache: number;
+  readonly addressCache: number;
+  readonly locales: readonly string[];
+  readonly special: ReadonlySet<SpecialNetwork>;
+  readonly watch: GeoWatchOptions | undefined;
+  readonly allowOlder: boolean;
+  readonly maxClockSkewMs: number;
+  readonly onReload: ((event: GeoReloadEvent) => void) | undefined;
+  readonly onWarning: WarningHandler | undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validates every option at once; throws one ConfigError listing all problems. */
+export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): NormalisedGeoOptions {
+  const issues = new IssueCollector();
+  if (!isObject(options)) {
+    issues.add(path, 'expected an object with `databases`');
+    issues.throwIfAny();
+  }
+  const known = [
+    'databases',
+    'cache',
+    'locales',
+    'specialNetworks',
+    'watch',
+    'allowOlder',
+    'maxClockSkewMs',
+    'onReload',
+    'onWarning',
+  ];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) issues.add(joinPath(path, k), `unknown option (one of ${known.join(', ')})`);
+  }
+  const list = options.databases;
+  const raw: unknown[] =
+    list === undefined ? [] : Array.isArray(list) ? [...(list as unknown[])] : [list as unknown];
+  const dbPath = joinPath(path, 'databases');
+  if (raw.length === 0) issues.add(dbPath, 'at least one database is required (a path to an .mmdb file)');
+  const names = new Set<string>();
+  const specs: NormalisedGeoOptions['specs'][number][] = [];
+  raw.forEach((entry, i) => {
+    const p = Array.isArray(list) ? joinPath(dbPath, i) : dbPath;
+    const o: Record<string, unknown> | undefined =
+      typeof entry === 'string' ? { path: entry } : isObject(entry) ? entry : undefined;
+    if (!o) {
+      issues.add(p, 'expected a path or { path | buffer, name?, fields?, type? }');
+      return;
+    }
+    for (const k of Object.keys(o)) {
+      if (!['path', 'buffer', 'name', 'fields', 'type'].includes(k))
+        issues.add(joinPath(p, k), 'unknown option');
+    }
+    const filePath = o.path;
+    const buffer = o.buffer;
+    if (filePath !== undefined && (typeof filePath !== 'string' || filePath.length === 0)) {
+      issues.add(joinPath(p, 'path'), 'expected a non-empty string');
+    }
+    if (buffer !== undefined && !Buffer.isBuffer(buffer))
+      issues.add(joinPath(p, 'buffer'), 'expected a Buffer');
+    if ((filePath === undefined) === (buffer === undefined))
+      issues.add(p, 'give exactly one of `path` or `buffer`');
+    let name = o.name;
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
+      issues.add(joinPath(p, 'name'), 'expected a non-empty string');
+      name = undefined;
+    }
+    const finalName =
+      (name as string | undefined) ??
+      (typeof filePath === 'string' && filePath ? basename(filePath) : `database[${i}]`);
+    if (names.has(finalName))
+      issues.add(joinPath(p, 'name'), `duplicate database name "${finalName}"; set \`name\``);
+    names.add(finalName);
+    let fields: Set<GeoField> | undefined;
+    if (o.fields !== undefined) {
+      if (!Array.isArray(o.fields) || o.fields.length === 0) {
+        issues.add(joinPath(p, 'fields'), `expected a non-empty list of ${GEO_FIELDS.join(', ')}`);
+      } else {
+        fields = new Set();
+        o.fields.forEach((f: unknown, j: number) => {
+          if (typeof f === 'string' && (GEO_FIELDS as readonly string[]).includes(f))
+            fields!.add(f as GeoField);
+          else
+            issues.add(
+              joinPath(joinPath(p, 'fields'), j),
+              `unknown field ${JSON.stringify(f)} (one of ${GEO_FIELDS.join(', ')})`,
+            );
+        });
+      }
+    }
+    const type = o.type;
+    if (type !== undefined && !(typeof type === 'string' && type.length > 0) && !(type instanceof RegExp)) {
+      issues.add(joinPath(p, 'type'), 'expected a database_type string or a RegExp');
+    }
+    specs.push({
+      name: finalName,
+      path: typeof filePath === 'string' ? filePath : undefined,
+      buffer: Buffer.isBuffer(buffer) ? buffer : undefined,
+      fields,
+      type: type as string | RegExp | undefined,
+    });
+  });
+
+  const cacheOpt = options.cache ?? 10_000;
+  const sizeOk = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 10_000_000;
+  let recordCache = 10_000;
+  let addressCache = 10_000;
+  if (typeof cacheOpt === 'number') {
+    if (!sizeOk(cacheOpt))
+      issues.add(joinPath(path, 'cache'), 'expected an integer from 0 (off) to 10000000 entries');
+    recordCache = addressCache = cacheOpt;
+  } else if (isObject(cacheOpt)) {
+    for (const k of Object.keys(cacheOpt)) {
+      if (k !== 'records' && k !== 'addresses')
+        issues.add(joinPath(joinPath(path, 'cache'), k), 'unknown option (records, addresses)');
+    }
+    for (const k of ['records', 'addresses'] as const) {
+      const v = cacheOpt[k];
+      if (v !== undefined && !sizeOk(v))
+        issues.add(
+          joinPath(joinPath(path, 'cache'), k),
+          'expected an integer from 0 (off) to 10000000 entries',
+        );
+    }
+    recordCache = (cacheOpt.records as number | undefined) ?? 10_000;
+    addressCache = (cacheOpt.addresses as number | undefined) ?? 10_000;
+  } else {
+    issues.add(joinPath(path, 'cache'), 'expected a number of entries or { records, addresses }');
+  }
+  const locales = options.locales ?? ['en'];
+  if (!Array.isArray(locales) || locales.length === 0 || !locales.every((l) => typeof l === 'string' && l)) {
+    issues.add(joinPath(path, 'locales'), "expected a non-empty list of locale codes, e.g. ['en', 'de']");
+  }
+  const sp = options.specialNetworks ?? true;
+  const special = new Set<SpecialNetwork>();
+  if (sp === true) SPECIAL_NETWORKS.forEach((s) => special.add(s));
+  else if (Array.isArray(sp)) {
+    sp.forEach((s: unknown, i: number) => {
+      if ((SPECIAL_NETWORKS as readonly unknown[]).includes(s)) special.add(s as SpecialNetwork);
+      else
+        issues.add(
+          joinPath(joinPath(path, 'specialNetworks'), i),
+          `unknown network ${JSON.stringify(s)} (one of ${SPECIAL_NETWORKS.join(', ')})`,
+        );
+    });
+  } else if (sp !== false) issues.add(joinPath(path, 'specialNetworks'), 'expected true, false or a list');
+
+  let watch: GeoWatchOptions | undefined;
+  const w = options.watch ?? true;
+  if (w === true) watch = {};
+  else if (isObject(w)) {
+    for (const k of ['pollMs', 'debounceMs'] as const) {
+      const v = w[k];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 1)) {
+        issues.add(joinPath(joinPath(path, 'watch'), k), 'expected a positive number of milliseconds');
+      }
+    }
+    watch = w as GeoWatchOptions;
+  } else if (w !== false)
+    issues.add(joinPath(path, 'watch'), 'expected true, false or { pollMs, debounceMs }');
+
+  const allowOlder = options.allowOlder ?? false;
+  if (typeof allowOlder !== 'boolean') issues.add(joinPath(path, 'allowOlder'), 'expected a boolean');
+  const skew = options.maxClockSkewMs ?? 86_400_000;
+  if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
+    issues.add(joinPath(path, 'maxClockSkewMs'), 'expected a non-negative number of milliseconds');
+  }
+  for (const k of ['onReload', 'onWarning'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'function')
+      issues.add(joinPath(path, k), 'expected a function');
+  }
+  issues.throwIfAny();
+  return Object.freeze({
+    specs,
+    recordCache,
+    addressCache,
+    locales: Object.freeze([...locales]),
+    special,
+    watch,
+    allowOlder,
+    maxClockSkewMs: skew,
+    onReload: options.onReload,
+    onWarning: options.onWarning,
+  });
+}
+
+/** One configured database and the version in use. */
+class Slot {
+  db: MmdbDatabase;
+  cache: LRUCache<number, GeoInfo> | undefined;
+  loadedAt = new Date();
+  reloads = 0;
+  reloadFailures = 0;
+  lastError: RealipError | undefined = undefined;
+  watcher: FileWatcher | undefined = undefined;
+  /** The `database_type` a reload must keep (when no `type` option). */
+  readonly initialType: string;
+
+  constructor(
+    readonly spec: NormalisedGeoOptions['specs'][number],
+    db: MmdbDatabase,
+    private readonly cacheSize: number,
+  ) {
+    this.db = db;
+    this.initialType = db.metadata.databaseType;
+    this.cache = this.newCache();
+  }
+
+  newCache(): LRUCache<number, GeoInfo> | undefined {
+    return this.cacheSize > 0 ? new LRUCache<number, GeoInfo>({ max: this.cacheSize }) : undefined;
+  }
+}
+
+/** Checks a (re)loaded database against what this slot expects. */
+function checkCompatible(
+  slot: Pick<Slot, 'spec' | 'initialType'> & { db?: MmdbDatabase },
+  next: MmdbDatabase,
+  allowOlder: boolean,
+): void {
+  const { name, type } = slot.spec;
+  const t = next.metadata.databaseType;
+  if (type !== undefined) {
+    const ok = typeof type === 'string' ? t === type : type.test(t);
+    if (!ok)
+      throw new RealipError(
+        'ERR_REALIP_GEO_TYPE',
+        `${name}: database_type "${t}" does not match the expected ${String(type)}`,
+      );
+  } else if (slot.db && t !== slot.initialType) {
+    throw new RealipError(
+      'ERR_REALIP_GEO_TYPE',
+      `${name}: database_type changed from "${slot.initialType}" to "${t}"; set \`type\` to accept it`,
+    );
+  }
+  if (!slot.db) return;
+  const cur = slot.db.metadata;
+  if (cur.ipVersion === 6 && next.metadata.ipVersion === 4) {
+    throw new RealipError(
+      'ERR_REALIP_GEO_TYPE',
+      `${name}: the new file is IPv4-only; the one in use covers IPv6`,
+    );
+  }
+  if (!allowOlder && next.metadata.buildEpoch.getTime() < cur.buildEpoch.getTime()) {
+    throw new RealipError(
+      'ERR_REALIP_GEO_STALE',
+      `${name}: build_epoch ${next.metadata.buildEpoch.toISOString()} is older than the one in use (${cur.buildEpoch.toISOString()}); set allowOlder to accept it`,
+    );
+  }
+}
+
+/** Emits a warning once per code, then counts. */
+function warner(handler: WarningHandler | undefined): (code: string, message: string) => void {
+  const counts = new Map<string, number>();
+  return (code, message) => {
+    const count = (counts.get(code) ?? 0) + 1;
+    counts.set(code, count);
+    const warning: RealipWarning = {
+      code,
+      message,
+      help: `docs/errors.md#${code.toLowerCase().replace(/_/g, '-')}`,
+      count,
+    };
+    if (handler) handler(warning);
+    else if (count === 1) process.emitWarning(message, { code });
+  };
+}
+
+/** Smallest power of two >= n (at least 64). */
+function pow2(n: number): number {
+  let p = 64;
+  while (p < n) p *= 2;
+  return p;
+}
+
+class Tagger implements GeoTagger {
+  private readonly words = new Uint32Array(4);
+  /** Answers by address string (admitted on second sighting); undefined when disabled. */
+  private addresses: LRUCache<string, GeoInfo> | undefined;
+  /** Fingerprints of addresses seen once (direct-mapped; a collision only delays admission). */
+  private readonly seen: Int32Array;
+  private readonly seenMask: number;
+  private readonly parts: (GeoInfo | undefined)[];
+  private readonly n: number;
+  private readonly skipSpecial: boolean;
+  // Counters (plain fields: one increment each on the hot path).
+  private lookups = 0;
+  private invalid = 0;
+  private special = 0;
+  private notFound = 0;
+  private cacheHits = 0;
+  private cacheMisses = 0;
+  private decodeErrors = 0;
+  private addressHits = 0;
+  private reloadCount = 0;
+  private reloadFailures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly slots: readonly Slot[],
+    private readonly opts: NormalisedGeoOptions,
+  ) {
+    this.n = slots.length;
+    this.parts = new Array<GeoInfo | undefined>(this.n).fill(undefined);
+    this.skipSpecial = opts.special.size > 0;
+    this.addresses = this.newAddressCache();
+    const seenSize = opts.addressCache > 0 ? pow2(opts.addressCache * 2) : 1;
+    this.seen = new Int32Array(seenSize);
+    this.seenMask = seenSize - 1;
+  }
+
+  private newAddressCache(): LRUCache<string, GeoInfo> | undefined {
+    const max = this.opts.addressCache;
+    return max > 0 ? new LRUCache<string, GeoInfo>({ max }) : undefined;
+  }
+
+  /** Forgets cached answers (a database was swapped). */
+  resetAddresses(): void {
+    this.addresses = this.newAddressCache();
+    this.seen.fill(0);
+  }
+
+  tag(ip: string | undefined): GeoInfo | undefined {
+    if (typeof ip !== 'string') {
+      this.lookups++;
+      this.invalid++;
+      return undefined;
+    }
+    const addresses = this.addresses;
+    if (addresses !== undefined) {
+      const hit = addresses.get(ip);
+      if (hit !== undefined) {
+        this.lookups++;
+        this.addressHits++;
+        return hit === NOTHING ? undefined : hit;
+      }
+    }
+    const w = this.words;
+    const kind = parseIpInto(ip, 0, ip.length, w, PARSE_ZONE);
+    const result = this.tagParsed(kind, w);
+    if (addresses !== undefined && kind !== NOT_IP) {
+      // Admission on second sighting: a one-off address costs one typed-array write, not an
+      // insert and an eviction in the LRU.
+      let h =
+        kind === 4
+          ? w[0]!
+          : w[0]! ^
+            Math.imul(w[1]!, 0x85ebca6b) ^
+            Math.imul(w[2]!, 0xc2b2ae35) ^
+            Math.imul(w[3]!, 0x27d4eb2f);
+      h = Math.imul(h ^ (h >>> 16), 0x9e3779b1);
+      h = (h ^ (h >>> 13)) | 1;
+      const slot = h & this.seenMask;
+      if (this.seen[slot] === h) addresses.set(ip, result ?? NOTHING);
+      else this.seen[slot] = h;
+    }
+    return result;
+  }
+
+  tagParsed(kind: IpKind, w: Uint32Array): GeoInfo | undefined {
+    this.lookups++;
+    if (kind === NOT_IP) {
+      this.invalid++;
+      return undefined;
+    }
+    if (this.skipSpecial) {
+      const s = specialNetworkOf(kind, w);
+      if (s !== undefined && this.opts.special.has(s)) {
+        this.special++;
+        return SPECIAL_GEO[s];
+      }
+    }
+    let result: GeoInfo | undefined;
+    if (this.n === 1) {
+      result = this.lookupSlot(this.slots[0]!, kind, w);
+    } else {
+      const parts = this.parts;
+      for (let i = 0; i < this.n; i++) parts[i] = this.lookupSlot(this.slots[i]!, kind, w);
+      result = mergeGeo(parts, this.n);
+      for (let i = 0; i < this.n; i++) parts[i] = undefined;
+    }
+    if (result === undefined) this.notFound++;
+    return result;
+  }
+
+  private lookupSlot(slot: Slot, kind: IpKind, w: Uint32Array): GeoInfo | undefined {
+    const db = slot.db;
+    const offset = db.lookup(kind, w);
+    if (offset < 0) return undefined;
+    const cache = slot.cache;
+    if (cache !== undefined) {
+      const hit = cache.get(offset);
+      if (hit !== undefined) {
+        this.cacheHits++;
+        return hit === NOTHING ? undefined : hit;
+      }
+    }
+    this.cacheMisses++;
+    let info: GeoInfo | undefined;
+    try {
+      info = normaliseRecord(db.decode(offset, kind, w), this.opts.locales, slot.spec.fields);
+    } catch {
+      // A record the verification sample did not cover is corrupt: answer "not found" and count
+      // it; request data never throws.
+      this.decodeErrors++;
+      return undefined;
+    }
+    if (cache !== undefined) cache.set(offset, info ?? NOTHING);
+    return info;
+  }
+
+  databases(): readonly GeoDatabaseStatus[] {
+    return this.slots.map((s) =>
+      Object.freeze({
+        name: s.spec.name,
+        path: s.spec.path,
+        metadata: s.db.metadata,
+        size: s.db.size,
+        loadedAt: s.loadedAt,
+        reloads: s.reloads,
+        reloadFailures: s.reloadFailures,
+        lastError: s.lastError,
+      }),
+    );
+  }
+
+  buildTime(): Date {
+    let oldest = this.slots[0]!.db.metadata.buildEpoch;
+    for (const s of this.slots) if (s.db.metadata.buildEpoch < oldest) oldest = s.db.metadata.buildEpoch;
+    return oldest;
+  }
+
+  stats(): GeoStats {
+    return Object.freeze({
+      lookups: this.lookups,
+      invalid: this.invalid,
+      special: this.special,
+      notFound: this.notFound,
+      cacheHits: this.cacheHits,
+      cacheMisses: this.cacheMisses,
+      decodeErrors: this.decodeErrors,
+      addressHits: this.addressHits,
+      reloads: this.reloadCount,
+      reloadFailures: this.reloadFailures,
+    });
+  }
+
+  async reload(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.watcher?.check()));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.slots) {
+      s.watcher?.close();
+      s.watcher = undefined;
+    }
+  }
+
+  /** Loads `content` for `slot`; swaps only if it verifies. Never throws (reports instead). */
+  async replace(slot: Slot, content: Buffer, warn: (code: string, message: string) => void): Promise<void> {
+    const previous = slot.db.metadata;
+    let error: RealipError | undefined;
+    try {
+      const next = await loadMmdb(content, slot.spec.name, verifyOptions(this.opts, slot.spec.fields));
+      checkCompatible(slot, next, this.opts.allowOlder);
+      if (this.closed) return;
+      // Swap: both fields in one synchronous step, so no lookup sees the new database with the
+      // old database's cache (offsets differ between files).
+      slot.cache = slot.newCache();
+      slot.db = next;
+      this.resetAddresses();
+      slot.loadedAt = new Date();
+      slot.reloads++;
+      slot.lastError = undefined;
+      this.reloadCount++;
+    } catch (e) {
+      error =
+        e instanceof RealipError
+          ? e
+          : new RealipError('ERR_REALIP_GEO_CORRUPT', `${slot.spec.name}: ${(e as Error).message}`, {
+              cause: e,
+            });
+    }
+    if (error) this.reportFailure(slot, error, warn);
+    else this.emit(slot, previous, undefined);
+  }
+
+  reportFailure(slot: Slot, error: RealipError, warn: (code: string, message: string) => void): void {
+    slot.reloadFailures++;
+    slot.lastError = error;
+    this.reloadFailures++;
+    warn(
+      'WRN_REALIP_GEO_RELOAD_FAILED',
+      `GeoIP database ${slot.spec.name} was not reloaded (${error.code}: ${error.message}); the previous version stays in use`,
+    );
+    this.emit(slot, slot.db.metadata, error);
+  }
+
+  private emit(slot: Slot, previous: GeoDatabaseMetadata, error: RealipError | undefined): void {
+    const cb = this.opts.onReload;
+    if (!cb) return;
+    try {
+      cb(
+        Object.freeze({
+          database: slot.spec.name,
+          path: slot.spec.path ?? '',
+          ok: error === undefined,
+          error,
+          current: slot.db.metadata,
+          previous,
+        }),
+      );
+    } catch {
+      // A throwing callback must not break reloading.
+    }
+  }
+}
+
+function verifyOptions(opts: NormalisedGeoOptions, fields: ReadonlySet<GeoField> | undefined): VerifyOptions {
+  return { locales: opts.locales, fields, maxFutureMs: opts.maxClockSkewMs };
+}
+
+/**
+ * Opens the databases (reads, verifies, checks `type`), starts watching file-backed ones, and
+ * returns the tagger. Rejects with a `ConfigError` for invalid options, and with a `RealipError`
+ * (`ERR_REALIP_GEO_READ`, `_CORRUPT`, `_SCHEMA`, `_TYPE`) when a database cannot be used.
+ *
+ * @example
+ * const geo = await openGeoTagger({ databases: ['/data/GeoLite2-City.mmdb', '/data/GeoLite2-ASN.mmdb'] });
+ * geo.tag('81.2.69.160'); // { country: 'GB', continent: 'EU', city: 'London', asn: ..., ... }
+ */
+export async function openGeoTagger(options: GeoOptions): Promise<GeoTagger> {
+  const opts = normaliseGeoOptions(options);
+  const slots: Slot[] = [];
+  const initial: Buffer[] = [];
+  for (const spec of opts.specs) {
+    let buf: Buffer;
+    if (spec.buffer) buf = spec.buffer;
+    else {
+      try {
+        buf = await readFile(spec.path!);
+      } catch (error) {
+        throw new RealipError(
+          'ERR_REALIP_GEO_READ',
+          `${spec.name}: cannot read ${spec.path}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    const db = await loadMmdb(buf, spec.name, verifyOptions(opts, spec.fields));
+    checkCompatible({ spec, initialType: db.metadata.databaseType }, db, opts.allowOlder);
+    slots.push(new Slot(spec, db, opts.recordCache));
+    initial.push(buf);
+  }
+  const tagger = new Tagger(slots, opts);
+  if (opts.watch) {
+    const warn = warner(opts.onWarning);
+    slots.forEach((slot, i) => {
+      if (!slot.spec.path) return;
+      slot.watcher = watchFileContent(
+        slot.spec.path,
+        initial[i]!,
+        (content) => tagger.replace(slot, content, warn),
+        {
+          pollMs: opts.watch!.pollMs ?? 60_000,
+          ...(opts.watch!.debounceMs !== undefined ? { debounceMs: opts.watch!.debounceMs } : {}),
+          onError: (error) =>
+            tagger.reportFailure(
+              slot,
+              new RealipError(
+                'ERR_REALIP_GEO_READ',
+                `${slot.spec.name}: cannot read ${slot.spec.path}: ${error.message}`,
+                {
+                  cause: error,
+                },
+              ),
+              warn,
+            ),
+        },
+      );
+    });
+  }
+  return tagger;
+}
