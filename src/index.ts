@@ -124,3 +124,15 @@ export type {
   BindContext,
 } from './core/rate-limit/store.js';
 export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';
+
+// PROXY protocol (sidecar): the pure v1/v2 header parser, usable by any server.
+export {
+  parseProxyHeader,
+  ProxyHeaderParser,
+  type ProxyHeader,
+  type ProxyParseResult,
+  type ProxyFeedResult,
+  type ProxyErrorCode,
+  type ProxyCommand,
+  type ProxyFamily,
+} from './core/proxy-protocol.js';

@@ -1,0 +1,103 @@
+/**
+ * The sidecar's own counters and their Prometheus text exposition (no prom-client needed: the
+ * stack's metrics, when it has any, are rendered by the stack and placed before these).
+ */
+import type { ProxyProtocolStats } from './proxy-listener.js';
+
+/** Counters kept by the sidecar. */
+export class SidecarCounters {
+  /** Responses by status code. */
+  readonly responses = new Map<number, number>();
+  /** Upstream failures by kind (`ECONNREFUSED`, `connect-timeout`, `response-timeout`, `idle-timeout`, ...). */
+  readonly upstreamErrors = new Map<string, number>();
+  readonly proxyProtocol: ProxyProtocolStats = { accepted: {}, direct: 0, refused: {} };
+  inflight = 0;
+  tunnels = 0;
+  bodyTooLarge = 0;
+  stackErrors = 0;
+  clientErrors = 0;
+  upstreamRetries = 0;
+
+  countStatus(status: number): void {
+    this.responses.set(status, (this.responses.get(status) ?? 0) + 1);
+  }
+
+  upstreamError(kind: string): void {
+    this.upstreamErrors.set(kind, (this.upstreamErrors.get(kind) ?? 0) + 1);
+  }
+}
+
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function family(out: string[], name: string, type: 'counter' | 'gauge', help: string): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+/** Renders the counters in the Prometheus text format (version 0.0.4). */
+export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): string {
+  const out: string[] = [];
+  family(
+    out,
+    'realip_sidecar_responses_total',
+    'counter',
+    'Responses sent on the public listener, by status code.',
+  );
+  for (const [code, n] of [...c.responses].sort((a, b) => a[0] - b[0])) {
+    out.push(`realip_sidecar_responses_total{code="${code}"} ${n}`);
+  }
+  family(out, 'realip_sidecar_upstream_errors_total', 'counter', 'Failed exchanges with the app, by kind.');
+  for (const [kind, n] of [...c.upstreamErrors].sort()) {
+    out.push(`realip_sidecar_upstream_errors_total{kind="${label(kind)}"} ${n}`);
+  }
+  family(
+    out,
+    'realip_sidecar_upstream_retries_total',
+    'counter',
+    'Idempotent requests retried after a stale keep-alive connection.',
+  );
+  out.push(`realip_sidecar_upstream_retries_total ${c.upstreamRetries}`);
+  family(out, 'realip_sidecar_body_too_large_total', 'counter', 'Requests refused with 413.');
+  out.push(`realip_sidecar_body_too_large_total ${c.bodyTooLarge}`);
+  family(out, 'realip_sidecar_stack_errors_total', 'counter', 'Requests on which the stack failed (500).');
+  out.push(`realip_sidecar_stack_errors_total ${c.stackErrors}`);
+  family(out, 'realip_sidecar_client_errors_total', 'counter', 'Malformed HTTP from clients.');
+  out.push(`realip_sidecar_client_errors_total ${c.clientErrors}`);
+  family(out, 'realip_sidecar_inflight_requests', 'gauge', 'Requests being handled.');
+  out.push(`realip_sidecar_inflight_requests ${c.inflight}`);
+  family(out, 'realip_sidecar_tunnels', 'gauge', 'Open WebSocket/Upgrade tunnels.');
+  out.push(`realip_sidecar_tunnels ${c.tunnels}`);
+  family(out, 'realip_sidecar_draining', 'gauge', '1 once shutdown has started.');
+  out.push(`realip_sidecar_draining ${draining ? 1 : 0}`);
+  const pp = c.proxyProtocol;
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_accepted_total',
+    'counter',
+    'PROXY protocol headers accepted, by version and command.',
+  );
+  for (const key of Object.keys(pp.accepted).sort()) {
+    const [version, command] = key.split('-');
+    out.push(
+      `realip_sidecar_proxy_protocol_accepted_total{version="${label(version ?? '')}",command="${label(command ?? '')}"} ${pp.accepted[key]}`,
+    );
+  }
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_refused_total',
+    'counter',
+    'Connections closed before HTTP, by reason.',
+  );
+  for (const reason of Object.keys(pp.refused).sort()) {
+    out.push(`realip_sidecar_proxy_protocol_refused_total{reason="${label(reason)}"} ${pp.refused[reason]}`);
+  }
+  family(
+    out,
+    'realip_sidecar_proxy_protocol_direct_total',
+    'counter',
+    'Connections from untrusted peers served without PROXY protocol.',
+  );
+  out.push(`realip_sidecar_proxy_protocol_direct_total ${pp.direct}`);
+  return out.join('\n') + '\n';
+}
