@@ -11,12 +11,12 @@ function limitText(l: { points: number; duration: number; burst?: number | undef
   return `${l.points} r/${per}${l.burst !== undefined ? ` burst ${l.burst}` : ''}`;
 }
 
-function tierText(t: RateLimitTierPolicy): string {
+function tierText(t: RateLimitTierPolicy, only: boolean): string {
   const who = [
     ...(t.match ? [t.match.map(describeRule).join(', ')] : []),
     ...(t.countries ? [`countries ${t.countries.join(', ')}`] : []),
   ];
-  return `${t.name} (${who.length ? who.join('; ') : 'everyone else'}): ${t.limits.map(limitText).join(' and ')}`;
+  return `${t.name} (${who.length ? who.join('; ') : only ? 'every client' : 'every other client'}): ${t.limits.map(limitText).join(' and ')} per client`;
 }
 
 /** One line per stage. */
@@ -57,7 +57,9 @@ export function describePolicy(policy: Policy): string[] {
   );
   const rl = policy.rateLimit;
   if (rl) {
-    lines.push(`rateLimit (${rl.store ?? 'memory'}): ${rl.tiers.map(tierText).join('; ')}`);
+    lines.push(
+      `rateLimit (${rl.store ?? 'memory'}): ${rl.tiers.map((t) => tierText(t, rl.tiers.length === 1)).join('; ')}`,
+    );
   } else {
     lines.push('rateLimit: none');
   }

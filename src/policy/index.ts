@@ -39,3 +39,16 @@ export {
   type PolicyReloadStats,
   type PolicyLogger,
 } from './watch.js';
+export {
+  createStack,
+  describeStackError,
+  Pipeline,
+  sendStackResponse,
+  type PolicyStack,
+  type StackOptions,
+  type StackResponse,
+  type HeaderTarget,
+} from './stack.js';
+export { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-store.js';
+export { describePolicy } from './describe.js';
+export { policySource, type PolicySourceInfo } from './parse.js';

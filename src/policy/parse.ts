@@ -94,7 +94,26 @@ export function checkPolicyText(text: string, options: ParsePolicyOptions = {}):
   }
   issues.sort((a, b) => a.line - b.line || a.column - b.column);
   if (issues.length > 0 || !result.success) return { policy: undefined, issues, locate };
-  return { policy: normalise(result.data, baseDir), issues, locate };
+  const policy = normalise(result.data, baseDir);
+  SOURCES.set(policy, {
+    locate: (path) => {
+      const i = locate(path);
+      return { file: i.file, line: i.line, column: i.column };
+    },
+  });
+  return { policy, issues, locate };
+}
+
+/** Where a parsed policy came from, so errors found later (stage constructors) get a line. */
+export interface PolicySourceInfo {
+  locate(path: readonly PathSegment[]): { file: string; line: number; column: number };
+}
+
+const SOURCES = new WeakMap<Policy, PolicySourceInfo>();
+
+/** The source of a policy returned by `parsePolicy`/`loadPolicyFile` (undefined for one built in code). */
+export function policySource(policy: Policy): PolicySourceInfo | undefined {
+  return SOURCES.get(policy);
 }
 
 /** Absolute paths, upper-case country codes, lower-case header names; frozen. */

@@ -45,13 +45,10 @@ const cidrString = z
 const ipBlock = z
   .strictObject({
     cidr: z.string().min(1).meta({ description: 'The block, e.g. `10.0.0.0/8`.' }),
-    except: z
-      .array(z.string().min(1))
-      .optional()
-      .meta({
-        description:
-          'Sub-ranges of `cidr` left out of the block (each must lie inside `cidr`, as in Kubernetes).',
-      }),
+    except: z.array(z.string().min(1)).optional().meta({
+      description:
+        'Sub-ranges of `cidr` left out of the block (each must lie inside `cidr`, as in Kubernetes).',
+    }),
   })
   .meta({ description: 'A NetworkPolicy-style block: everything in `cidr` except the listed sub-ranges.' });
 
@@ -173,13 +170,9 @@ const requireHeader = z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .optional()
       .meta({ description: 'The value required, or several (to rotate a secret).' }),
-    valueEnv: z
-      .string()
-      .regex(ENV_NAME)
-      .optional()
-      .meta({
-        description: 'Read the value from this environment variable (keeps secrets out of the file).',
-      }),
+    valueEnv: z.string().regex(ENV_NAME).optional().meta({
+      description: 'Read the value from this environment variable (keeps secrets out of the file).',
+    }),
   })
   .meta({
     description:
@@ -189,13 +182,9 @@ const requireHeader = z
 const presetObject = z
   .strictObject({
     name: z.enum(PRESET_NAMES).meta({ description: 'The preset.' }),
-    header: z
-      .string()
-      .regex(HEADER_TOKEN, 'expected an HTTP header name')
-      .optional()
-      .meta({
-        description: 'One of the alternative headers the preset documents (e.g. `fastly-client-ip`).',
-      }),
+    header: z.string().regex(HEADER_TOKEN, 'expected an HTTP header name').optional().meta({
+      description: 'One of the alternative headers the preset documents (e.g. `fastly-client-ip`).',
+    }),
     hops: z
       .int()
       .min(1)
@@ -354,12 +343,24 @@ export const geoSchema = z
         examples: [['embedded'], ['/var/lib/geoip/GeoLite2-City.mmdb', '/var/lib/geoip/GeoLite2-ASN.mmdb']],
       }),
     cache: z
-      .int()
-      .min(0)
-      .max(10_000_000)
+      .union([
+        z.int().min(0).max(10_000_000),
+        z.strictObject({
+          records: z.int().min(0).max(10_000_000).optional().meta({
+            description:
+              'Per database: normalised records keyed by the matched record (one entry serves every address of it).',
+            default: 10000,
+          }),
+          addresses: z.int().min(0).max(10_000_000).optional().meta({
+            description:
+              'Final answers keyed by address, for repeat clients (admitted on the second lookup).',
+            default: 10000,
+          }),
+        }),
+      ])
       .optional()
       .meta({
-        description: 'Entries of the per-database cache of normalised records (0 disables it).',
+        description: 'Cache sizes in entries: a number sets both caches; `0` disables caching.',
         default: 10000,
       }),
     locales: z
@@ -375,17 +376,18 @@ export const geoSchema = z
           'Tag private, loopback, link-local, CGNAT and ULA addresses (`geo.network`) instead of looking them up: `true`, `false`, or a list.',
         default: true,
       }),
-    watch: z
-      .boolean()
-      .optional()
-      .meta({
-        description: 'Reload a database when its file changes (ConfigMap-safe), after verifying it.',
-        default: true,
-      }),
+    watch: z.boolean().optional().meta({
+      description: 'Reload a database when its file changes (ConfigMap-safe), after verifying it.',
+      default: true,
+    }),
     allowOlder: z.boolean().optional().meta({
       description:
         'Accept a reload whose build time is older than the database in use (off, so a restored stale file does not replace fresh data).',
       default: false,
+    }),
+    maxClockSkewMs: z.int().min(0).optional().meta({
+      description: 'A database whose build time is later than now plus this is rejected as corrupt.',
+      default: 86400000,
     }),
   })
   .meta({
@@ -462,13 +464,9 @@ export const rateLimitSchema = z
     }),
     redis: z
       .strictObject({
-        url: z
-          .string()
-          .min(1)
-          .optional()
-          .meta({
-            description: 'Redis URL (`redis://host:6379/0`). Prefer `urlEnv` for URLs holding a password.',
-          }),
+        url: z.string().min(1).optional().meta({
+          description: 'Redis URL (`redis://host:6379/0`). Prefer `urlEnv` for URLs holding a password.',
+        }),
         urlEnv: z
           .string()
           .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
@@ -486,15 +484,10 @@ export const rateLimitSchema = z
         'When Redis fails: `insurance` limits in memory with points divided by `replicas`, `open` lets requests through, `closed` answers 503. Store errors are never 429s.',
       default: 'insurance',
     }),
-    replicas: z
-      .int()
-      .min(1)
-      .max(10_000)
-      .optional()
-      .meta({
-        description: "Replicas sharing the limit (divides the insurance limiter's points).",
-        default: 1,
-      }),
+    replicas: z.int().min(1).max(10_000).optional().meta({
+      description: "Replicas sharing the limit (divides the insurance limiter's points).",
+      default: 1,
+    }),
     storeTimeoutMs: z
       .int()
       .min(1)
@@ -546,14 +539,11 @@ export const logSchema = z
       .boolean()
       .optional()
       .meta({ description: 'One access-log event per request at response finish.', default: true }),
-    level: z
-      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-      .optional()
-      .meta({
-        description:
-          'Minimum level of the logger the sidecar (or `createStack`) creates; apps pass their own logger.',
-        default: 'info',
-      }),
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional().meta({
+      description:
+        'Minimum level of the logger the sidecar (or `createStack`) creates; apps pass their own logger.',
+      default: 'info',
+    }),
     levels: z
       .strictObject({
         allowed: accessLogLevel.optional().meta({ description: 'Requests let through.', default: 'info' }),
@@ -625,14 +615,20 @@ export const logSchema = z
         description:
           'Flood suppression: the first 403/429 per client per window is logged, the rest counted into `suppressed`; `false` logs every line.',
       }),
-    headers: z
-      .array(z.string().regex(HEADER_TOKEN, 'expected an HTTP header name'))
+    message: z
+      .string()
+      .min(1)
       .optional()
-      .meta({
-        description:
-          'Request headers to log (`http.request.header.<name>`); credentials and forwarding headers are refused.',
-        default: [],
-      }),
+      .meta({ description: 'The message of request lines.', default: 'request completed' }),
+    headers: z.array(z.string().regex(HEADER_TOKEN, 'expected an HTTP header name')).optional().meta({
+      description:
+        'Request headers to log (`http.request.header.<name>`), lower case. Credential and address headers need `allowSensitiveHeaders`.',
+      default: [],
+    }),
+    allowSensitiveHeaders: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Allow credential and address headers in `headers`.', default: false }),
     chain: z
       .boolean()
       .optional()
@@ -640,7 +636,25 @@ export const logSchema = z
     explain: z
       .enum(['never', 'denied', 'always'])
       .optional()
-      .meta({ description: "Log the resolver's explanation.", default: 'never' }),
+      .meta({ description: "Log the resolver's step-by-step explanation (anonymised).", default: 'never' }),
+    detail: z.enum(['lean', 'full']).optional().meta({
+      description:
+        '`lean`: allowed requests get the core fields, the details go on the lines they explain (denied, limited, incomplete resolutions); `full`: every line carries everything.',
+      default: 'lean',
+    }),
+    geoLocation: z.boolean().optional().meta({
+      description: 'Log GeoIP latitude/longitude (off: coordinates pinpoint more than a country).',
+      default: false,
+    }),
+    path: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Log `url.path` (never the query string).', default: true }),
+    requestIdHeader: z
+      .string()
+      .regex(HEADER_TOKEN, 'expected an HTTP header name')
+      .optional()
+      .meta({ description: 'A request header logged as `http.request.id` (e.g. `x-request-id`).' }),
     exempt: exemptPaths.optional(),
     destination: z.string().min(1).optional().meta({
       description:
@@ -652,29 +666,66 @@ export const logSchema = z
 
 export const metricsSchema = z
   .strictObject({
-    enabled: z
-      .boolean()
-      .optional()
-      .meta({
-        description: 'Prometheus counters by decision, reason, tier, country and IP version (never by IP).',
-        default: true,
-      }),
+    enabled: z.boolean().optional().meta({
+      description:
+        'Prometheus counters by decision, reason, tier, country, IP version and resolution source (never by IP).',
+      default: true,
+    }),
     prefix: z
       .string()
-      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
+      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'expected letters, digits and "_" (not starting with a digit)')
       .optional()
       .meta({ description: 'Metric name prefix.', default: 'realip_' }),
+    countries: z
+      .union([z.boolean(), z.array(countryCode)])
+      .optional()
+      .meta({
+        description:
+          'Country label values: `true` for any ISO code, a list to keep only those (others become `other`), `false` to drop the per-country counter.',
+        default: true,
+      }),
+    maxLabelValues: z.int().min(1).max(10_000).optional().meta({
+      description:
+        'Distinct values kept per free-form label (reason, tier, ...) before further ones count as `other`.',
+      default: 64,
+    }),
+    exempt: exemptPaths
+      .optional()
+      .meta({ description: 'Paths not counted (the scrape itself, probes).', default: ['/metrics'] }),
     topClients: z
       .strictObject({
-        enabled: z
-          .boolean()
+        enabled: z.boolean().optional().meta({
+          description: 'Track the heaviest clients (Space-Saving sketch, bounded memory).',
+          default: false,
+        }),
+        capacity: z
+          .int()
+          .min(1)
+          .max(1_000_000)
           .optional()
-          .meta({ description: 'Track the heaviest clients (Space-Saving sketch).', default: false }),
-        size: z.int().min(1).max(10_000).optional().meta({ description: 'Clients tracked.', default: 100 }),
+          .meta({ description: 'Counters in the sketch.', default: 1000 }),
+        top: z.int().min(1).max(10_000).optional().meta({ description: 'Clients reported.', default: 20 }),
+        granularity: z
+          .enum(['ip', 'prefix'])
+          .optional()
+          .meta({ description: 'Count single addresses or prefixes (`prefix`).', default: 'prefix' }),
+        prefix: z
+          .strictObject({
+            v4: z.int().min(1).max(32).optional().meta({ description: 'IPv4 prefix length.', default: 24 }),
+            v6: z.int().min(1).max(128).optional().meta({ description: 'IPv6 prefix length.', default: 48 }),
+          })
+          .optional()
+          .meta({ description: 'Prefix lengths with `granularity: prefix`.' }),
+        windowMs: z
+          .int()
+          .min(0)
+          .optional()
+          .meta({ description: 'Window after which counts start over (0: never).', default: 60000 }),
       })
       .optional()
       .meta({
-        description: 'Top clients view (JSON on the admin listener), anonymised as `log.anonymize` says.',
+        description:
+          "Top clients view (JSON on the sidecar's admin listener, `/top-clients`), anonymised as `log.anonymize` says.",
       }),
   })
   .meta({ description: 'Prometheus metrics (the sidecar serves `/metrics` on its admin listener only).' });
