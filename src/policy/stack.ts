@@ -112,6 +112,8 @@ interface Shared {
   reloadsApplied: number;
   /** Fastify: access-log lines go to `request.log` unless a logger was given. */
   readonly requestLogger: boolean;
+  /** `realip check`: build every stage but connect to nothing and write nowhere. */
+  readonly dryRun: boolean;
 }
 
 type GeoModule = typeof GeoEntry;
@@ -622,7 +624,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
   const rl = policy.rateLimit;
   if (rl) {
     let store: RateLimitStore | undefined = shared.carry;
-    if (rl.store === 'redis') {
+    if (rl.store === 'redis' && !shared.dryRun) {
       store = undefined;
       const mod = (shared.redisModule ??= await loadOptional(
         'ioredis',
@@ -706,7 +708,9 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
     } = log ?? {};
     accessLog = errors.run('log', () => createAccessLog({ ...rest, anonymize: anonymizer }, 'log'));
     logger =
-      shared.requestLogger && !options.logger ? undefined : await defaultLogger(policy, shared, errors);
+      shared.dryRun || (shared.requestLogger && !options.logger)
+        ? undefined
+        : await defaultLogger(policy, shared, errors);
   }
 
   if (errors.issues.length > 0 || !resolver || !access) {
@@ -875,9 +879,10 @@ function pinoLike(logger: LoggerLike): {
   };
 }
 
-function newShared(options: StackOptions, requestLogger = false): Shared {
+function newShared(options: StackOptions, requestLogger = false, dryRun = false): Shared {
   return {
     requestLogger,
+    dryRun,
     options,
     carry: createCarryOverMemoryStore(),
     registry: options.registry,
@@ -911,8 +916,9 @@ export async function createStackInternal(
   policy: Policy,
   options: StackOptions,
   requestLogger: boolean,
+  dryRun = false,
 ): Promise<PolicyStack> {
-  const shared = newShared(options, requestLogger);
+  const shared = newShared(options, requestLogger, dryRun);
   const stack = new Stack(await buildPipeline(policy, shared), shared);
   if (options.watch !== undefined) stack.startWatching(options.watch);
   return stack;
