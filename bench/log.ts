@@ -73,7 +73,14 @@ async function serve(variant: Variant, dest: string): Promise<void> {
     explain: () => 'stub',
   };
   const access = { allowed: true, reason: 'no-allow-list' };
-  const rateLimit = { tier: 'default', limit: 1000, remaining: 999, resetMs: 60_000, limited: false };
+  const rateLimit = {
+    tier: 'default',
+    limit: 1000,
+    remaining: 999,
+    resetMs: 60_000,
+    limited: false,
+    source: 'store' as const,
+  };
   const fill = (ctx: ReturnType<typeof createContext>) => {
     ctx.resolution = resolution;
     ctx.access = access;
@@ -309,7 +316,14 @@ async function micro(): Promise<void> {
       explain: () => '',
     };
     ctx.access = { allowed: true, reason: 'no-allow-list' };
-    ctx.rateLimit = { tier: 'default', limit: 1000, remaining: 999, resetMs: 60_000, limited: false };
+    ctx.rateLimit = {
+      tier: 'default',
+      limit: 1000,
+      remaining: 999,
+      resetMs: 60_000,
+      limited: false,
+      source: 'store' as const,
+    };
     const headers = {
       host: '127.0.0.1:3000',
       'user-agent': 'autocannon',

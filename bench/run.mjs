@@ -18,9 +18,13 @@ for (const name of names) {
     continue;
   }
   console.log(`\n=== bench/${name}.ts`);
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(`${name}.ts`, dir).pathname], {
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', new URL(`${name}.ts`, dir).pathname],
+    {
+      stdio: 'inherit',
+    },
+  );
   if (r.status !== 0) failed++;
 }
 if (failed > 0) process.exitCode = 1;

@@ -7,16 +7,7 @@
  * `::ffff:0:0/96` also match the IPv4 addresses they cover.
  */
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
-import {
-  IPV4,
-  IPV6,
-  NOT_IP,
-  formatIpv4,
-  formatIpv6,
-  ipToBigInt,
-  parseIp,
-  type IpKind,
-} from './ip.js';
+import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, ipToBigInt, parseIp, type IpKind } from './ip.js';
 
 /** Named ranges. `loopback`, `linklocal` and `uniquelocal` are exactly proxy-addr's (Express `trust proxy`). */
 export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = Object.freeze({

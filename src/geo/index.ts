@@ -10,6 +10,7 @@ export {
   type NormalisedGeoOptions,
   type GeoTagger,
   type GeoOptions,
+  type GeoMetricsHooks,
   type GeoDatabaseOptions,
   type GeoWatchOptions,
   type GeoReloadEvent,

@@ -67,6 +67,14 @@ export interface GeoWatchOptions {
   debounceMs?: number;
 }
 
+/**
+ * Where database build times go: `createRealipMetrics().hooks` from `realip/metrics` satisfies it
+ * (gauge `realip_geoip_database_build_timestamp_seconds`), or any object with this method.
+ */
+export interface GeoMetricsHooks {
+  geoDatabase(database: string, buildEpochSeconds: number): void;
+}
+
 /** Options of {@link openGeoTagger} (policy file: `geo`). */
 export interface GeoOptions {
   /**
@@ -106,6 +114,12 @@ export interface GeoOptions {
   onReload?: (event: GeoReloadEvent) => void;
   /** Receives `WRN_REALIP_GEO_RELOAD_FAILED`. @default process.emitWarning once per code, then counted */
   onWarning?: WarningHandler;
+  /**
+   * Told each database's build time at open and after every successful reload (e.g.
+   * `metrics.hooks` from `createRealipMetrics()`), so a stale database can alert.
+   * @default none
+   */
+  metrics?: GeoMetricsHooks;
 }
 
 /** Reported after each reload attempt. */
@@ -203,6 +217,7 @@ export interface NormalisedGeoOptions {
   readonly maxClockSkewMs: number;
   readonly onReload: ((event: GeoReloadEvent) => void) | undefined;
   readonly onWarning: WarningHandler | undefined;
+  readonly metrics: GeoMetricsHooks | undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -226,6 +241,7 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
     'maxClockSkewMs',
     'onReload',
     'onWarning',
+    'metrics',
   ];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) issues.add(joinPath(path, k), `unknown option (one of ${known.join(', ')})`);
@@ -363,6 +379,13 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
   if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
     issues.add(joinPath(path, 'maxClockSkewMs'), 'expected a non-negative number of milliseconds');
   }
+  const metrics = options.metrics;
+  if (metrics !== undefined && (!isObject(metrics) || typeof metrics.geoDatabase !== 'function')) {
+    issues.add(
+      joinPath(path, 'metrics'),
+      'expected an object with geoDatabase(database, buildEpochSeconds) (createRealipMetrics().hooks)',
+    );
+  }
   for (const k of ['onReload', 'onWarning'] as const) {
     if (options[k] !== undefined && typeof options[k] !== 'function')
       issues.add(joinPath(path, k), 'expected a function');
@@ -379,6 +402,7 @@ export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): Normalis
     maxClockSkewMs: skew,
     onReload: options.onReload,
     onWarning: options.onWarning,
+    metrics: metrics as GeoMetricsHooks | undefined,
   });
 }
 
@@ -671,6 +695,7 @@ class Tagger implements GeoTagger {
       slot.reloads++;
       slot.lastError = undefined;
       this.reloadCount++;
+      reportBuildTime(this.opts.metrics, slot);
     } catch (e) {
       error =
         e instanceof RealipError
@@ -714,6 +739,16 @@ class Tagger implements GeoTagger {
   }
 }
 
+/** Tells the metrics hooks a database's build time; a failing hook never breaks loading. */
+function reportBuildTime(metrics: GeoMetricsHooks | undefined, slot: Slot): void {
+  if (!metrics) return;
+  try {
+    metrics.geoDatabase(slot.spec.name, Math.floor(slot.db.metadata.buildEpoch.getTime() / 1000));
+  } catch {
+    // Metrics are best effort.
+  }
+}
+
 function verifyOptions(opts: NormalisedGeoOptions, fields: ReadonlySet<GeoField> | undefined): VerifyOptions {
   return { locales: opts.locales, fields, maxFutureMs: opts.maxClockSkewMs };
 }
@@ -753,6 +788,7 @@ export async function openGeoTagger(options: GeoOptions): Promise<GeoTagger> {
     initial.push(buf);
   }
   const tagger = new Tagger(slots, opts);
+  for (const slot of slots) reportBuildTime(opts.metrics, slot);
   if (opts.watch) {
     const warn = warner(opts.onWarning);
     slots.forEach((slot, i) => {

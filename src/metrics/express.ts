@@ -2,6 +2,7 @@
  * Express pieces of realip/metrics: the per-request counter middleware, the `/metrics` handler and
  * the opt-in top-clients JSON handler.
  */
+import '../express/augment.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { HeavyHitters } from '../core/heavy-hitters.js';

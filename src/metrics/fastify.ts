@@ -2,6 +2,7 @@
  * Fastify pieces of realip/metrics: the per-request counter plugin (root `onResponse` hook, so 404s
  * count), the `/metrics` route handler and the opt-in top-clients JSON handler.
  */
+import '../fastify/augment.js';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';

@@ -7,7 +7,6 @@ import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-// @ts-expect-error express4 (the npm alias of express@4) has no type declarations of its own
 import express4 from 'express4';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';

@@ -284,4 +284,38 @@ describe('hot reload', () => {
     await waitFor('reload', () => t.stats().reloads === 1);
     expect(t.tag(MARK)?.country).toBe('BE');
   });
+
+  it('tells the metrics hooks each build time at open and after successful reloads only', async () => {
+    const p = join(dir(), 'country.mmdb');
+    writeFileSync(p, version('NL', 5));
+    const calls: [string, number][] = [];
+    const metrics = { geoDatabase: (db: string, epoch: number) => calls.push([db, epoch]) };
+    const { t, events } = await watched(p, { metrics });
+    expect(calls).toEqual([['country.mmdb', epochOf(5)]]);
+    atomicWrite(p, Buffer.from('corrupt'));
+    await waitFor('failure', () => events.length === 1);
+    expect(calls).toHaveLength(1);
+    atomicWrite(p, version('BE', 1));
+    await waitFor('reload', () => events.length === 2);
+    expect(calls).toEqual([
+      ['country.mmdb', epochOf(5)],
+      ['country.mmdb', epochOf(1)],
+    ]);
+    expect(t.tag(MARK)?.country).toBe('BE');
+  });
+
+  it('a throwing metrics hook breaks neither opening nor reloading', async () => {
+    const p = join(dir(), 'country.mmdb');
+    writeFileSync(p, version('NL', 5));
+    const metrics = {
+      geoDatabase: () => {
+        throw new Error('hook bug');
+      },
+    };
+    const { t, events } = await watched(p, { metrics });
+    atomicWrite(p, version('BE', 1));
+    await waitFor('reload', () => events.length === 1);
+    expect(events[0]!.ok).toBe(true);
+    expect(t.tag(MARK)?.country).toBe('BE');
+  });
 });

@@ -346,6 +346,7 @@ describe('options are validated at once', () => {
     [{ databases: 'x', allowOlder: 'no' }, 'geo.allowOlder'],
     [{ databases: 'x', onReload: 1 }, 'geo.onReload: expected a function'],
     [{ databases: 'x', databse: 'y' }, 'geo.databse: unknown option'],
+    [{ databases: 'x', metrics: {} }, 'geo.metrics: expected an object with geoDatabase'],
   ])('%j', async (options, message) => {
     const error = await openGeoTagger(options as unknown as GeoOptions).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);

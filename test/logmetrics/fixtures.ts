@@ -89,6 +89,7 @@ export const LIMITED: RateLimitInfo = {
   remaining: 0,
   resetMs: 42_000,
   limited: true,
+  source: 'store',
 };
 export const UNDER_LIMIT: RateLimitInfo = {
   tier: 'partners',
@@ -96,6 +97,7 @@ export const UNDER_LIMIT: RateLimitInfo = {
   remaining: 998,
   resetMs: 59_000,
   limited: false,
+  source: 'store',
 };
 
 export function context(parts: Partial<RealipContext>): RealipContext {

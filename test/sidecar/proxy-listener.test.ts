@@ -183,6 +183,25 @@ describe('PROXY protocol listener', () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it('WebSocket upgrades through the PROXY front carry the PROXY source', async () => {
+    const s = await sidecar({ trusted: ['127.0.0.1'] });
+    const net = await import('node:net');
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, {
+      createConnection: () => {
+        const socket = net.connect(s.port, '127.0.0.1');
+        socket.write(v2);
+        return socket;
+      },
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (m) => resolve(String(m)));
+      ws.once('error', reject);
+    });
+    expect(JSON.parse(first).headers['x-real-ip']).toBe('2001:db8::7');
+    ws.close();
+  });
+
   it('the admin listener never speaks PROXY protocol', async () => {
     const s = await sidecar({ trusted: ['127.0.0.1'] });
     expect((await request(`${s.adminUrl}/healthz`)).status).toBe(200);
