@@ -842,7 +842,18 @@ class Stack implements PolicyStack {
 
   async metrics(): Promise<string> {
     const registry = this.registry;
-    return registry === undefined ? '' : registry.metrics();
+    let text = registry === undefined ? '' : await registry.metrics();
+    const stats = this.watcher?.stats();
+    if (stats !== undefined) {
+      const prefix = this.current.policy.metrics?.prefix ?? 'realip_';
+      if (text !== '' && !text.endsWith('\n')) text += '\n';
+      text +=
+        `# HELP ${prefix}policy_reloads_total Policy file versions applied (success) or rejected (failure; the previous policy stayed).\n` +
+        `# TYPE ${prefix}policy_reloads_total counter\n` +
+        `${prefix}policy_reloads_total{result="success"} ${stats.reloads}\n` +
+        `${prefix}policy_reloads_total{result="failure"} ${stats.failures}\n`;
+    }
+    return text;
   }
 
   topClients(): unknown {
