@@ -11,6 +11,7 @@
  * same stub resolver stage that fills `req.realip`, so only the logging differs. Runs are
  * interleaved (variant order rotates per run); the script prints the median requests/second per
  * variant and the ratio realip / anchor (median of the per-run ratios and ratio of the medians).
+ * The per-run ratio is the better statistic on a shared machine: both sides ran seconds apart.
  *
  * Fastify's own logging writes two lines per request ("incoming request" and "request
  * completed"). The "one line per request" anchor keeps Fastify's own logging and switches the
@@ -220,8 +221,13 @@ async function main(): Promise<void> {
       requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
     }
     for (let run = 0; run < runs; run++) {
-      // Rotate the order each run so no variant always goes first or last.
-      const order = servers.map((_, i) => servers[(i + run) % servers.length]!);
+      // Compared variants run back to back (one framework at a time), in an order rotated each run,
+      // so a ratio's two sides see the same machine load as far as possible.
+      const order: Server[] = [];
+      for (const prefix of ['express-', 'fastify-']) {
+        const group = servers.filter((x) => x.variant.startsWith(prefix));
+        for (let i = 0; i < group.length; i++) order.push(group[(i + run) % group.length]!);
+      }
       for (const s of order) {
         const r = await hit(s, duration);
         rps.get(s.variant)!.push(r.requests.average);

@@ -7,11 +7,13 @@
  * 2. HTTP overhead: memory store, limits never reached, load spread over 100,000 client IPs sent in
  *    X-Forwarded-For from a trusted hop. Ours vs express-rate-limit on Express and vs
  *    @fastify/rate-limit on Fastify; every server runs in its own child process, autocannon in this
- *    one; 5 interleaved runs, medians and ratios printed.
+ *    one; 5 interleaved runs, medians and ratios printed. Besides req/s (which on a shared machine
+ *    mostly measures the scheduler), each server reports its CPU time, so CPU microseconds per
+ *    request give a load-independent comparison.
  *
- * Until the resolver adapter is merged, the servers use a stub that takes the client IP from the
- * X-Forwarded-For header (bench only; never do this in an app). Both sides of each comparison use
- * the same stub and the same key.
+ * Every server resolves the client with realip's `clientIp()` (the bench client 127.0.0.1 is a
+ * trusted hop); the anchors key on `req.clientIp`, so both sides of a comparison do the same work
+ * except the rate limiting.
  *
  * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
  *          --only memory|http
@@ -33,22 +35,18 @@ const HIGH = 1_000_000_000;
 // ---------------------------------------------------------------------------------------------
 
 async function serve(kind: string): Promise<void> {
-  const { createContext } = await import('../src/core/context.js');
-  const ipOf = (h: string | string[] | undefined) => (typeof h === 'string' ? h : undefined);
   let port: number;
   if (kind.startsWith('express')) {
     const express = (await import('express')).default;
     const app = express();
     app.set('etag', false);
-    app.use((req, _res, next) => {
-      // Bench stub for clientIp(): the client is the (single) X-Forwarded-For entry.
-      const ip = ipOf(req.headers['x-forwarded-for']);
-      const c = createContext();
-      c.resolution = { ip } as never;
-      req.realip = c;
-      req.clientIp = ip;
-      next();
+    // CPU time of this process (read before and after each run; not rate limited).
+    app.get('/__cpu', (_req, res) => {
+      res.json(process.cpuUsage());
     });
+    // The real resolver: the bench client (127.0.0.1) is a trusted hop, the client is its X-Forwarded-For.
+    const { clientIp } = await import('../src/express/client-ip.js');
+    app.use(clientIp({ trustedProxies: ['127.0.0.1'] }));
     if (kind === 'express-ours') {
       const { rateLimit } = await import('../src/express/rate-limit.js');
       app.use(rateLimit({ tiers: [{ name: 'default', limits: [{ points: HIGH, duration: 60 }] }] }));
@@ -73,26 +71,10 @@ async function serve(kind: string): Promise<void> {
     port = (server.address() as { port: number }).port;
   } else {
     const Fastify = (await import('fastify')).default;
-    const fp = (await import('fastify-plugin')).default;
     const app = Fastify();
-    await app.register(
-      fp(
-        (f, _o, done) => {
-          f.decorateRequest('clientIp', undefined);
-          f.decorateRequest('realip', null as never);
-          f.addHook('onRequest', (request, _reply, next) => {
-            const ip = ipOf(request.headers['x-forwarded-for']);
-            const c = createContext();
-            c.resolution = { ip } as never;
-            request.realip = c;
-            request.clientIp = ip;
-            next();
-          });
-          done();
-        },
-        { name: 'realip-client-ip', fastify: '5.x' },
-      ),
-    );
+    app.get('/__cpu', { config: { rateLimit: false } }, async () => process.cpuUsage());
+    const { clientIp } = await import('../src/fastify/client-ip.js');
+    await app.register(clientIp, { trustedProxies: ['127.0.0.1'] });
     if (kind === 'fastify-ours') {
       const { rateLimit } = await import('../src/fastify/rate-limit.js');
       await app.register(rateLimit, {
@@ -106,6 +88,8 @@ async function serve(kind: string): Promise<void> {
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   }
+  // Exit cleanly on SIGINT so `--cpu-prof` can write its profile.
+  process.once('SIGINT', () => process.exit(0));
   process.stdout.write(`PORT ${port}\n`);
 }
 
@@ -194,8 +178,13 @@ async function memory(keys: number): Promise<string[]> {
 // HTTP
 // ---------------------------------------------------------------------------------------------
 
+async function cpuOf(port: number): Promise<{ user: number; system: number }> {
+  const res = await fetch(`http://127.0.0.1:${port}/__cpu`);
+  return (await res.json()) as { user: number; system: number };
+}
+
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   non2xx: number;
   errors: number;
 }
@@ -210,13 +199,16 @@ async function http(runs: number, duration: number, connections: number): Promis
   const servers = new Map<string, { child: ChildProcess; port: number }>();
   for (const k of kinds) servers.set(k, await startChild(k));
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  const cpuPerReq = new Map<string, number[]>(kinds.map((k) => [k, []]));
   try {
     for (let r = 0; r < runs; r++) {
       // Interleave and alternate the order so drift in machine load hits both sides equally.
       const order = r % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
+        const port = servers.get(k)!.port;
+        const cpu0 = await cpuOf(port);
         const res = await autocannon({
-          url: `http://127.0.0.1:${servers.get(k)!.port}/`,
+          url: `http://127.0.0.1:${port}/`,
           connections,
           duration,
           requests: [
@@ -230,8 +222,13 @@ async function http(runs: number, duration: number, connections: number): Promis
         });
         if (res.non2xx > 0 || res.errors > 0)
           throw new Error(`${k}: ${res.non2xx} non-2xx, ${res.errors} errors`);
+        const cpu1 = await cpuOf(port);
+        const us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / res.requests.total;
         rps.get(k)!.push(res.requests.average);
-        process.stderr.write(`  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s\n`);
+        cpuPerReq.get(k)!.push(us);
+        process.stderr.write(
+          `  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s, ${us.toFixed(1)} us CPU per request\n`,
+        );
       }
     }
   } finally {
@@ -239,7 +236,13 @@ async function http(runs: number, duration: number, connections: number): Promis
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
   const m = new Map(kinds.map((k) => [k, median(rps.get(k)!)]));
+  const c = new Map(kinds.map((k) => [k, median(cpuPerReq.get(k)!)]));
+  const cpuLine = (name: string, a: string, b: string, anchor: string) =>
+    `${name} server CPU per request: realip ${c.get(a)!.toFixed(1)} us vs ${anchor} ${c.get(b)!.toFixed(1)} us -> ` +
+    `throughput ratio implied by CPU ${(c.get(b)! / c.get(a)!).toFixed(3)}`;
   return [
+    cpuLine('Express', 'express-ours', 'express-erl', 'express-rate-limit'),
+    cpuLine('Fastify', 'fastify-ours', 'fastify-frl', '@fastify/rate-limit'),
     `Express: realip ${Math.round(m.get('express-ours')!)} req/s vs express-rate-limit ${Math.round(m.get('express-erl')!)} req/s -> ratio ${(m.get('express-ours')! / m.get('express-erl')!).toFixed(3)}`,
     `Fastify: realip ${Math.round(m.get('fastify-ours')!)} req/s vs @fastify/rate-limit ${Math.round(m.get('fastify-frl')!)} req/s -> ratio ${(m.get('fastify-ours')! / m.get('fastify-frl')!).toFixed(3)}`,
     `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100000 client IPs)`,

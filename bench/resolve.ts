@@ -2,7 +2,7 @@
  * Resolver benchmark (issue 2 §8), side by side in one process:
  * realip vs proxy-addr (compiled trust), request-ip and a naive left-most split.
  *
- *   npm run build && node --expose-gc --import tsx bench/resolve.ts [--rounds 15] [--quick] [--src]
+ *   npm run build && node --expose-gc --import tsx bench/resolve.ts [--rounds 15] [--quick] [--src] [--only abc]
  *
  * (a) socket only: 10,000 distinct pre-built `::ffff:` peers, every result consumed, against a
  *     loop that only reads the peer and strips `::ffff:`.
@@ -240,13 +240,18 @@ console.log(
   `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, ${ROUNDS} interleaved rounds`,
 );
 
-const a = runCase('(a) socket only, 10,000 distinct ::ffff: peers', caseA, N_PEERS);
-const b = runCase('(b) trusted peer, 3-hop X-Forwarded-For, 2 trusted CIDRs', caseB, N_B);
-const c = runCase(
-  '(c) trusted peer, 2,000 vs 20 trusted entries (realip defaults: maxEntries 16)',
-  caseC,
-  N_C,
-);
+const onlyArg = args.indexOf('--only');
+const only = onlyArg >= 0 ? args[onlyArg + 1]! : 'abc';
+const none: Record<string, number> = {};
+const a = only.includes('a')
+  ? runCase('(a) socket only, 10,000 distinct ::ffff: peers', caseA, N_PEERS)
+  : none;
+const b = only.includes('b')
+  ? runCase('(b) trusted peer, 3-hop X-Forwarded-For, 2 trusted CIDRs', caseB, N_B)
+  : none;
+const c = only.includes('c')
+  ? runCase('(c) trusted peer, 2,000 vs 20 trusted entries (realip defaults: maxEntries 16)', caseC, N_C)
+  : none;
 
 console.log('\nratios');
 const rb = b['realip']! / b['proxy-addr']!;

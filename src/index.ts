@@ -17,6 +17,7 @@ export {
 // --- logmetrics: anonymisation, access-log event builder, top-clients sketch (no pino, no prom-client) ---
 export {
   createAnonymizer,
+  anonymizeProblem,
   REDACTED,
   type Anonymizer,
   type AnonymizeMode,

@@ -66,7 +66,7 @@ export function formatHelp(usage: string, description: string, options: CliOptio
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`;
     return [flag, o.description] as const;
   });
-  const width = Math.min(34, Math.max(...rows.map(([flag]) => flag.length)) + 2);
+  const width = Math.min(30, Math.max(...rows.map(([flag]) => flag.length)) + 2);
   const lines = rows.map(([flag, text]) => {
     const [first = '', ...rest] = text.split('\n');
     const head =

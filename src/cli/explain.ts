@@ -115,7 +115,8 @@ const HELP = formatHelp(
     'Examples:',
     '  realip explain --trust 10.0.0.0/8 --trust loopback --remote 10.0.0.1 \\',
     "    -H 'X-Forwarded-For: 203.0.113.9, 10.1.2.3'",
-    "  realip explain --preset cloudflare --remote 173.245.48.1 -H 'CF-Connecting-IP: 198.51.100.7' --json",
+    '  realip explain --preset cloudflare --remote 173.245.48.1 \\',
+    "    -H 'CF-Connecting-IP: 198.51.100.7' --json",
   ].join('\n'),
 );
 

@@ -409,3 +409,24 @@ export function toAnonymizer(
   if (typeof value === 'string') return createAnonymizer({ anonymize: value }, path);
   return createAnonymizer(value, path);
 }
+
+/**
+ * A problem document (RFC 9457, see `problemBody`) with every address in its string members
+ * anonymised: `detail`, `instance`, `title` and string extension members (also inside arrays and
+ * nested objects). Stages that echo anything request-derived into a 403/429 body pass it through
+ * here, so bodies follow the same `anonymize` setting as the logs. Returns a copy; under `none`, the
+ * input itself.
+ */
+export function anonymizeProblem<T extends object>(problem: T, anonymize: Anonymizer): T {
+  if (anonymize.mode === 'none') return problem;
+  return scrub(problem, anonymize, 0) as T;
+}
+
+function scrub(value: unknown, anonymize: Anonymizer, depth: number): unknown {
+  if (typeof value === 'string') return anonymize.text(value);
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, anonymize, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrub(v, anonymize, depth + 1);
+  return out;
+}

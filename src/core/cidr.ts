@@ -376,6 +376,13 @@ export function compileLabelledRanges(
 
 const scratch = new Uint32Array(4);
 const groups6 = new Uint16Array(8);
+/** Hex digit values by character code, -1 for anything else. */
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x61 + c] = 10 + c;
+  HEX[0x41 + c] = 10 + c;
+}
 
 function isZoneChar(c: number): boolean {
   // Same set as the parser in ip.ts: printable ASCII except `:/[]%,`.
@@ -449,11 +456,8 @@ export function parseAddress(s: string, out: Uint32Array): IpKind {
     let c = 0;
     for (; i < end; i++) {
       c = s.charCodeAt(i);
-      let d: number;
-      if (c >= 0x30 && c <= 0x39) d = c - 0x30;
-      else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
-      else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
-      else break;
+      const d = c < 128 ? HEX[c]! : -1;
+      if (d < 0) break;
       if (++digits > 4) return NOT_IP;
       v = (v << 4) | d;
     }
@@ -537,10 +541,12 @@ export interface IpMatcher {
 
 class RangeMatcher implements IpMatcher {
   readonly rangeCount: number;
-  private readonly v4lo: Uint32Array;
-  private readonly v4hi: Uint32Array;
-  private readonly v6lo: Uint32Array;
-  private readonly v6hi: Uint32Array;
+  /** IPv4 ranges as [lo, hi] pairs: a lookup's last probe and the bound check share a cache line. */
+  private readonly v4: Uint32Array;
+  /** IPv6 ranges as [lo0..lo3, hi0..hi3] (big-endian words), 32 bytes per range. */
+  private readonly v6: Uint32Array;
+  /** The first (most significant) word of each IPv6 range's start, packed: the search probes these. */
+  private readonly v6first: Uint32Array;
   private readonly n4: number;
   private readonly n6: number;
   /** For large sets: `idx[t]` is the first range whose start has top 16 bits >= t (see prefixIndex). */
@@ -551,23 +557,23 @@ class RangeMatcher implements IpMatcher {
     this.n4 = ranges.v4.length;
     this.n6 = ranges.v6.length;
     this.rangeCount = this.n4 + this.n6;
-    this.v4lo = new Uint32Array(this.n4);
-    this.v4hi = new Uint32Array(this.n4);
+    this.v4 = new Uint32Array(this.n4 * 2);
     ranges.v4.forEach(([lo, hi], i) => {
-      this.v4lo[i] = Number(lo);
-      this.v4hi[i] = Number(hi);
+      this.v4[i * 2] = Number(lo);
+      this.v4[i * 2 + 1] = Number(hi);
     });
-    this.v6lo = new Uint32Array(this.n6 * 4);
-    this.v6hi = new Uint32Array(this.n6 * 4);
+    this.v6 = new Uint32Array(this.n6 * 8);
+    this.v6first = new Uint32Array(this.n6);
     ranges.v6.forEach(([lo, hi], i) => {
       for (let k = 0; k < 4; k++) {
         const shift = BigInt(96 - 32 * k);
-        this.v6lo[i * 4 + k] = Number((lo >> shift) & 0xffffffffn);
-        this.v6hi[i * 4 + k] = Number((hi >> shift) & 0xffffffffn);
+        this.v6[i * 8 + k] = Number((lo >> shift) & 0xffffffffn);
+        this.v6[i * 8 + 4 + k] = Number((hi >> shift) & 0xffffffffn);
       }
+      this.v6first[i] = this.v6[i * 8]!;
     });
-    this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4lo, this.n4, 1) : undefined;
-    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6lo, this.n6, 4) : undefined;
+    this.idx4 = this.n4 > INDEX_MIN ? prefixIndex(this.v4, this.n4, 2) : undefined;
+    this.idx6 = this.n6 > INDEX_MIN ? prefixIndex(this.v6first, this.n6, 1) : undefined;
   }
 
   has(address: string): boolean {
@@ -582,7 +588,7 @@ class RangeMatcher implements IpMatcher {
 
   /** Index of the IPv4 range holding `v`, or -1. */
   protected find4(v: number): number {
-    const lo = this.v4lo;
+    const r = this.v4;
     let a = 0;
     let b = this.n4 - 1;
     const idx = this.idx4;
@@ -596,29 +602,33 @@ class RangeMatcher implements IpMatcher {
     // Largest i with lo[i] <= v.
     while (a <= b) {
       const m = (a + b) >>> 1;
-      if (lo[m]! <= v) a = m + 1;
+      if (r[m * 2]! <= v) a = m + 1;
       else b = m - 1;
     }
-    return b >= 0 && v <= this.v4hi[b]! ? b : -1;
+    return b >= 0 && v <= r[b * 2 + 1]! ? b : -1;
   }
 
   /** Index of the IPv6 range holding `w`, or -1. */
   protected find6(w: Uint32Array): number {
-    const lo = this.v6lo;
+    const r = this.v6;
+    const first = this.v6first;
+    const w0 = w[0]!;
     let a = 0;
     let b = this.n6 - 1;
     const idx = this.idx6;
     if (idx !== undefined) {
-      const t = w[0]! >>> 16;
+      const t = w0 >>> 16;
       a = idx[t]!;
       b = idx[t + 1]! - 1;
     }
     while (a <= b) {
       const m = (a + b) >>> 1;
-      if (cmp6(lo, m * 4, w) <= 0) a = m + 1;
+      // Start <= w: decided by the first word unless it ties (rare outside tiny ranges).
+      const x = first[m]!;
+      if (x < w0 || (x === w0 && cmp6(r, m * 8, w) <= 0)) a = m + 1;
       else b = m - 1;
     }
-    return b >= 0 && cmp6(this.v6hi, b * 4, w) >= 0 ? b : -1;
+    return b >= 0 && cmp6(r, b * 8 + 4, w) >= 0 ? b : -1;
   }
 
   describe(): string[] {
@@ -661,8 +671,8 @@ export function labelledMatcherFromRanges(ranges: LabelledRanges): LabelledIpMat
   return new LabelledRangeMatcher(ranges);
 }
 
-/** Sets with more ranges than this get a prefix index (512 KiB at most per family). */
-const INDEX_MIN = 1024;
+/** Families with more ranges than this get a prefix index (256 KiB each). */
+const INDEX_MIN = 256;
 
 /**
  * `idx[t]` (t = 0..65536) is the number of ranges whose start's top 16 bits are below t. The

@@ -184,13 +184,16 @@ export function parseIpInto(s: string, start: number, end: number, out: Uint32Ar
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x2e) {
-      // A dot before any colon: IPv4, optionally with ":port".
+      // A dot before any colon: IPv4, optionally with ":port". Without PARSE_PORT there is no
+      // need to look for the colon first: parseV4 rejects it.
       let stop = end;
-      for (let j = i + 1; j < end; j++) {
-        if (s.charCodeAt(j) === 0x3a) {
-          if ((flags & PARSE_PORT) === 0 || !isPort(s, j + 1, end)) return NOT_IP;
-          stop = j;
-          break;
+      if ((flags & PARSE_PORT) !== 0) {
+        for (let j = i + 1; j < end; j++) {
+          if (s.charCodeAt(j) === 0x3a) {
+            if (!isPort(s, j + 1, end)) return NOT_IP;
+            stop = j;
+            break;
+          }
         }
       }
       const v = parseV4(s, start, stop);

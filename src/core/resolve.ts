@@ -51,7 +51,7 @@ import {
 } from './warnings.js';
 
 /** Scratch words for the address being examined (the resolver is synchronous, so one suffices). */
-const W = new Uint32Array(4);
+const W = new Uint32Array(32);
 
 const SINGLE = 0;
 type Grammar = 0 | 1 | 2;
@@ -244,6 +244,7 @@ export class ClientResolution implements Resolution {
     HeaderValue | undefined;
   /** @internal */ declare readonly _hvRaw: boolean;
   /** @internal Cloudflare: the cf-connecting-ipv6 value used */ declare readonly _aux: string | undefined;
+  /** @internal where the peer came from (socket or PROXY protocol) */ declare readonly _via: ResolutionSource;
   /** @internal */ declare private _trace: Trace | undefined;
 
   constructor(
@@ -258,6 +259,7 @@ export class ClientResolution implements Resolution {
     hv: HeaderValue | undefined,
     hvRaw: boolean,
     aux: string | undefined,
+    via: ResolutionSource,
   ) {
     this.ip = ip;
     this.source = source;
@@ -270,6 +272,7 @@ export class ClientResolution implements Resolution {
     this._hv = hv;
     this._hvRaw = hvRaw;
     this._aux = aux;
+    this._via = via;
     this._trace = undefined;
   }
 
@@ -319,6 +322,30 @@ export class ClientResolution implements Resolution {
     };
   }
 }
+
+/**
+ * One result kept alive for the life of the module. V8 holds the hidden classes built by field
+ * transitions only weakly: when no result happens to be alive during a full GC (an idle server,
+ * or results consumed immediately), the class is collected and every optimized function that
+ * creates or reads results is deoptimized ("weak objects") and must be re-optimized. Keeping one
+ * instance keeps the class, so GCs do not cost a deopt cycle on the request path.
+ */
+Object.defineProperty(ClientResolution, '_shape', {
+  value: new ClientResolution(
+    undefined as unknown as ResolverCore,
+    '0.0.0.1',
+    'socket',
+    'x',
+    '0.0.0.1',
+    true,
+    'no-trusted-proxies',
+    'x',
+    'x',
+    false,
+    'x',
+    'socket',
+  ),
+});
 
 /** Compiled configuration shared by the resolver and its results. */
 class ResolverCore {
@@ -377,11 +404,11 @@ class ResolverCore {
       source = 'socket';
     }
     if (typeof raw !== 'string') {
-      return new ClientResolution(this, undefined, source, undefined, undefined, false, 'undefined-peer', undefined, undefined, false, undefined); // prettier-ignore
+      return new ClientResolution(this, undefined, source, undefined, undefined, false, 'undefined-peer', undefined, undefined, false, undefined, source); // prettier-ignore
     }
     const kind = parsePeer(raw);
     if (!isUsable(kind, W)) {
-      return new ClientResolution(this, undefined, source, undefined, undefined, false, 'invalid-peer', raw, undefined, false, undefined); // prettier-ignore
+      return new ClientResolution(this, undefined, source, undefined, undefined, false, 'invalid-peer', raw, undefined, false, undefined, source); // prettier-ignore
     }
     const peer = peerText(raw, kind);
     let headers: HeaderInput = input.headers;
@@ -391,18 +418,19 @@ class ResolverCore {
     if (!this.trusts) {
       if (this.hops === 0) {
         if (headerValue(headers, this.header, isRaw) !== undefined) this.warnUntrusted(peer);
-        return new ClientResolution(this, peer, source, undefined, peer, true, 'no-trusted-proxies', raw, undefined, false, undefined); // prettier-ignore
+        return new ClientResolution(this, peer, source, undefined, peer, true, 'no-trusted-proxies', raw, undefined, false, undefined, source); // prettier-ignore
       }
     } else if (!this.matcher!.hasParsed(kind, W)) {
       if (headerValue(headers, this.header, isRaw) !== undefined) this.warnUntrusted(peer);
-      return new ClientResolution(this, peer, source, undefined, peer, true, 'untrusted-peer', raw, undefined, false, undefined); // prettier-ignore
+      return new ClientResolution(this, peer, source, undefined, peer, true, 'untrusted-peer', raw, undefined, false, undefined, source); // prettier-ignore
     }
     if (this.tenantName !== undefined && !this.tenantMatches(headers, isRaw)) {
-      this.emitter.emit(
-        WRN_TENANT_MISMATCH,
-        `A request from trusted proxy ${peer} failed the tenant check (header ${this.tenantName} missing or different), so its headers were ignored. Another tenant of the shared CDN may be sending traffic to this origin.`,
-      );
-      return new ClientResolution(this, peer, source, undefined, peer, false, 'tenant-mismatch', raw, undefined, false, undefined); // prettier-ignore
+      if (!this.emitter.bump(WRN_TENANT_MISMATCH))
+        this.emitter.emit(
+          WRN_TENANT_MISMATCH,
+          `A request from trusted proxy ${peer} failed the tenant check (header ${this.tenantName} missing or different), so its headers were ignored. Another tenant of the shared CDN may be sending traffic to this origin.`,
+        );
+      return new ClientResolution(this, peer, source, undefined, peer, false, 'tenant-mismatch', raw, undefined, false, undefined, source); // prettier-ignore
     }
     const hv = headerValue(headers, this.header, isRaw);
     if (
@@ -410,39 +438,44 @@ class ResolverCore {
       hv !== undefined &&
       headerValue(headers, this.otherList, isRaw) !== undefined
     ) {
-      this.emitter.emit(
-        WRN_BOTH_FORWARDED_HEADERS,
-        `A request from trusted proxy ${peer} carries both Forwarded and X-Forwarded-For; only ${this.header} is read. Make the proxies write one of them, or check that ${this.header} is the one they append to.`,
-      );
+      if (!this.emitter.bump(WRN_BOTH_FORWARDED_HEADERS))
+        this.emitter.emit(
+          WRN_BOTH_FORWARDED_HEADERS,
+          `A request from trusted proxy ${peer} carries both Forwarded and X-Forwarded-For; only ${this.header} is read. Make the proxies write one of them, or check that ${this.header} is the one they append to.`,
+        );
     }
     const r = this.walk(peer, source, raw, hv, isRaw, headers, undefined);
     const reason = r.reason;
     if (reason === 'ambiguous-header') {
-      this.emitter.emit(
-        WRN_AMBIGUOUS_HEADER,
-        `Header ${this.header} arrived more than once or held a list (from trusted proxy ${peer}); fell back to the peer. A single-IP header must be written once, by the proxy.`,
-      );
+      if (!this.emitter.bump(WRN_AMBIGUOUS_HEADER))
+        this.emitter.emit(
+          WRN_AMBIGUOUS_HEADER,
+          `Header ${this.header} arrived more than once or held a list (from trusted proxy ${peer}); fell back to the peer. A single-IP header must be written once, by the proxy.`,
+        );
     } else if (reason === 'invalid-entry') {
-      this.emitter.emit(
-        WRN_INVALID_ENTRY,
-        `Header ${this.header} from trusted proxy ${peer} held an entry that is not an IP address where a trusted proxy wrote it; the walk stopped at the last trusted hop.`,
-      );
+      if (!this.emitter.bump(WRN_INVALID_ENTRY))
+        this.emitter.emit(
+          WRN_INVALID_ENTRY,
+          `Header ${this.header} from trusted proxy ${peer} held an entry that is not an IP address where a trusted proxy wrote it; the walk stopped at the last trusted hop.`,
+        );
     } else if (reason === 'cap') {
-      this.emitter.emit(
-        WRN_CAP,
-        `Header ${this.header} from trusted proxy ${peer} exceeded maxEntries or maxHeaderBytes while every entry read so far was trusted; the walk stopped there.`,
-      );
+      if (!this.emitter.bump(WRN_CAP))
+        this.emitter.emit(
+          WRN_CAP,
+          `Header ${this.header} from trusted proxy ${peer} exceeded maxEntries or maxHeaderBytes while every entry read so far was trusted; the walk stopped there.`,
+        );
     }
     return r;
   }
 
   private warnUntrusted(peer: string): void {
-    this.emitter.emit(
-      WRN_UNTRUSTED_FORWARDED,
-      this.trusts
-        ? `Header ${this.header} arrived from ${peer}, which is not a trusted proxy, and was ignored. If ${peer} is your proxy, add it to trustedProxies.`
-        : `Header ${this.header} arrived from ${peer} but no proxy is trusted, so it was ignored and the socket address used. If the app runs behind a proxy, set trustedProxies.`,
-    );
+    if (!this.emitter.bump(WRN_UNTRUSTED_FORWARDED))
+      this.emitter.emit(
+        WRN_UNTRUSTED_FORWARDED,
+        this.trusts
+          ? `Header ${this.header} arrived from ${peer}, which is not a trusted proxy, and was ignored. If ${peer} is your proxy, add it to trustedProxies.`
+          : `Header ${this.header} arrived from ${peer} but no proxy is trusted, so it was ignored and the socket address used. If the app runs behind a proxy, set trustedProxies.`,
+      );
   }
 
   private tenantMatches(headers: HeaderInput, isRaw: boolean): boolean {
@@ -469,10 +502,11 @@ class ResolverCore {
           node += this.snatNode[i]!;
         }
         if (total >= SNAT_MIN_REQUESTS && node * 2 > total) {
-          this.emitter.emit(
-            WRN_SNAT_SUSPECTED,
-            `${node} of ${total} requests in the last minute came from node addresses (nodeCidrs) while no proxy is trusted: the Service is probably externalTrafficPolicy: Cluster (kube-proxy SNAT), so the socket address is not the client. Use externalTrafficPolicy: Local, or trust the proxy that sets a header.`,
-          );
+          if (!this.emitter.bump(WRN_SNAT_SUSPECTED))
+            this.emitter.emit(
+              WRN_SNAT_SUSPECTED,
+              `${node} of ${total} requests in the last minute came from node addresses (nodeCidrs) while no proxy is trusted: the Service is probably externalTrafficPolicy: Cluster (kube-proxy SNAT), so the socket address is not the client. Use externalTrafficPolicy: Local, or trust the proxy that sets a header.`,
+            );
         }
       }
       const gap = this.snatBucket < 0 ? SNAT_BUCKETS : Math.min(bucket - this.snatBucket, SNAT_BUCKETS);
@@ -505,9 +539,9 @@ class ResolverCore {
     if (hv === undefined) {
       if (trace !== undefined) trace.lines.push(`header ${name} is absent`);
       if (this.hops > 0) {
-        return new ClientResolution(this, undefined, source, undefined, peer, false, 'hops-short', raw, undefined, false, undefined); // prettier-ignore
+        return new ClientResolution(this, undefined, source, undefined, peer, false, 'hops-short', raw, undefined, false, undefined, source); // prettier-ignore
       }
-      return new ClientResolution(this, peer, source, undefined, peer, true, 'no-header', raw, undefined, false, undefined); // prettier-ignore
+      return new ClientResolution(this, peer, source, undefined, peer, true, 'no-header', raw, undefined, false, undefined, source); // prettier-ignore
     }
     if (this.grammar === SINGLE) return this.walkSingle(peer, source, raw, hv, isRaw, aux, trace);
 
@@ -535,12 +569,12 @@ class ResolverCore {
         const reason: ResolutionReason =
           code === SCAN_END ? 'hops-short' : code === SCAN_CAP ? 'cap' : 'invalid-entry';
         if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
-        return new ClientResolution(this, undefined, source, undefined, peer, false, reason, raw, hv, isRaw, undefined); // prettier-ignore
+        return new ClientResolution(this, undefined, source, undefined, peer, false, reason, raw, hv, isRaw, undefined, source); // prettier-ignore
       }
       const ip = canonicalText(sc.str, sc.start, sc.end, kind);
       if (trace !== undefined) this.traceEntry(trace, n, sc, ip, n < this.hops ? 'hop' : 'hops-client');
       if (n === this.hops) {
-        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'hops', raw, hv, isRaw, undefined); // prettier-ignore
+        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'hops', raw, hv, isRaw, undefined, source); // prettier-ignore
       }
     }
   }
@@ -569,7 +603,7 @@ class ResolverCore {
       if (!m.hasParsed(kind, W)) {
         const ip = canonicalText(sc.str, sc.start, sc.end, kind);
         if (trace !== undefined) this.traceEntry(trace, n, sc, ip, 'client');
-        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'untrusted-entry', raw, hv, isRaw, undefined); // prettier-ignore
+        return new ClientResolution(this, ip, 'header', this.header, peer, true, 'untrusted-entry', raw, hv, isRaw, undefined, source); // prettier-ignore
       }
       if (trace !== undefined)
         this.traceEntry(trace, n, sc, canonicalText(sc.str, sc.start, sc.end, kind), 'trusted');
@@ -603,11 +637,11 @@ class ResolverCore {
           : 'invalid-entry';
     if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
     if (n === 1) {
-      return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined); // prettier-ignore
+      return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined, source); // prettier-ignore
     }
     const k = parseEntry(lastS, lastA, lastB);
     const ip = canonicalText(lastS, lastA, lastB, k);
-    return new ClientResolution(this, ip, 'header', this.header, peer, reason === 'all-trusted', reason, raw, hv, isRaw, undefined); // prettier-ignore
+    return new ClientResolution(this, ip, 'header', this.header, peer, reason === 'all-trusted', reason, raw, hv, isRaw, undefined, source); // prettier-ignore
   }
 
   private traceEntry(
@@ -688,7 +722,7 @@ class ResolverCore {
               : `${name} is empty: the peer is the client`,
         );
       }
-      return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined); // prettier-ignore
+      return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined, source); // prettier-ignore
     }
     const s = out.str;
     const a = out.start;
@@ -715,7 +749,7 @@ class ResolverCore {
           `${name} ${JSON.stringify(s.slice(a, e0))} is not a usable IP address: the peer ${peer} is used`,
         );
       }
-      return new ClientResolution(this, peer, source, undefined, peer, false, 'invalid-entry', raw, hv, isRaw, undefined); // prettier-ignore
+      return new ClientResolution(this, peer, source, undefined, peer, false, 'invalid-entry', raw, hv, isRaw, undefined, source); // prettier-ignore
     }
     if (this.pseudoIpv4 && kind === IPV4 && W[0]! >>> 28 === 15) {
       // Cloudflare Pseudo IPv4 (240.0.0.0/4): the real address is in cf-connecting-ipv6, which
@@ -735,7 +769,7 @@ class ResolverCore {
               `${name} ${JSON.stringify(s.slice(a, e0))} is a Cloudflare Pseudo IPv4 (240.0.0.0/4): cf-connecting-ipv6 "${v6text}" -> ${ip6} is the client`,
             );
           }
-          return new ClientResolution(this, ip6, 'header', 'cf-connecting-ipv6', peer, true, 'single-ip-header', raw, hv, isRaw, v6text); // prettier-ignore
+          return new ClientResolution(this, ip6, 'header', 'cf-connecting-ipv6', peer, true, 'single-ip-header', raw, hv, isRaw, v6text, source); // prettier-ignore
         }
       }
       // Re-parse the pseudo address (W was reused) and keep it: stable per client, though not routable.
@@ -746,13 +780,13 @@ class ResolverCore {
       trace.addrs.push(ip);
       trace.lines.push(`${name} "${s.slice(a, e0)}" -> ${ip} is the client (single-IP header)`);
     }
-    return new ClientResolution(this, ip, 'header', name, peer, true, 'single-ip-header', raw, hv, isRaw, undefined); // prettier-ignore
+    return new ClientResolution(this, ip, 'header', name, peer, true, 'single-ip-header', raw, hv, isRaw, undefined, source); // prettier-ignore
   }
 
   /** Rebuilds the decision in words from what a result captured (off the hot path). */
   replay(r: ClientResolution): Trace {
     const trace: Trace = { addrs: [], lines: [] };
-    const from = r.source === 'proxy-protocol' ? 'PROXY protocol source' : 'socket peer';
+    const from = r._via === 'proxy-protocol' ? 'PROXY protocol source' : 'socket peer';
     if (r.reason === 'undefined-peer') {
       trace.lines.push(
         `the ${from} address is undefined (closed connection or Unix socket): the client cannot be determined`,
@@ -792,7 +826,7 @@ class ResolverCore {
     if (this.tenantName !== undefined)
       trace.lines.push(`the tenant check (header ${this.tenantName}) passed`);
     const aux: HeaderInput = r._aux === undefined ? EMPTY_HEADERS : { 'cf-connecting-ipv6': r._aux };
-    this.walk(peer, r.source === 'header' ? 'socket' : r.source, r._raw ?? peer, r._hv, r._hvRaw, aux, trace);
+    this.walk(peer, r._via, r._raw ?? peer, r._hv, r._hvRaw, aux, trace);
     return trace;
   }
 }

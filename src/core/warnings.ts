@@ -47,6 +47,18 @@ export class WarningEmitter {
     }
   }
 
+  /**
+   * Counts another occurrence of an already reported code and returns true; returns false for a
+   * code not seen yet (the caller then builds the message and calls `emit`). Keeps message
+   * formatting off the path of repeated warnings.
+   */
+  bump(code: string): boolean {
+    const entry = this.seen.get(code);
+    if (entry === undefined) return false;
+    entry.count++;
+    return true;
+  }
+
   /** How many times `code` was seen (0 if never). */
   count(code: string): number {
     return this.seen.get(code)?.count ?? 0;

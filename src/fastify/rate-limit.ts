@@ -94,7 +94,8 @@ function rateLimitPlugin(
     routeLimiters.push(l);
     return l;
   };
-  fastify.decorate('realipRateLimiter', limiter);
+  // The first registration's limiter (registering the plugin twice must not throw).
+  if (!fastify.hasDecorator('realipRateLimiter')) fastify.decorate('realipRateLimiter', limiter);
   fastify.addHook('onRoute', (route) => {
     const o = route.config?.rateLimit;
     if (o !== undefined) routeConfigs = true;

@@ -6,6 +6,7 @@ import '../express/augment.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Registry } from 'prom-client';
 import type { HeavyHitters } from '../core/heavy-hitters.js';
+import type { RealipContext } from '../types.js';
 import type { RealipMetrics } from './metrics.js';
 
 /**
@@ -17,7 +18,7 @@ export function expressMetrics(metrics: RealipMetrics): RequestHandler {
     throw new TypeError('expressMetrics(metrics): expected the result of createRealipMetrics()');
   }
   function onClose(this: Response): void {
-    const req = this.req as (Request & { realip?: Request['realip'] }) | undefined;
+    const req = this.req as (Request & { realip?: RealipContext }) | undefined;
     if (req !== undefined) metrics.observe(req.realip, req.originalUrl ?? req.url);
   }
   return function realipMetrics(_req: Request, res: Response, next: NextFunction): void {

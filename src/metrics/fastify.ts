@@ -7,6 +7,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastif
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import type { HeavyHitters } from '../core/heavy-hitters.js';
+import type { RealipContext } from '../types.js';
 import type { RealipMetrics } from './metrics.js';
 
 /** Options of {@link fastifyMetrics}. */
@@ -22,7 +23,9 @@ const plugin: FastifyPluginCallback<FastifyMetricsOptions> = (fastify, options, 
     return;
   }
   fastify.addHook('onResponse', function realipMetrics(request, _reply, next) {
-    metrics.observe(request.realip ?? undefined, request.raw.url);
+    // Read without the request augmentation, so this entry does not depend on realip/fastify's types.
+    const ctx = (request as { realip?: RealipContext | null }).realip;
+    metrics.observe(ctx ?? undefined, request.raw.url);
     next();
   });
   done();

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ConfigError } from '../../src/errors.js';
-import { createAnonymizer, REDACTED } from '../../src/core/anonymize.js';
+import { anonymizeProblem, createAnonymizer, REDACTED } from '../../src/core/anonymize.js';
+import { problemBody } from '../../src/core/problem.js';
 import { CLIENT_MAPPED, CLIENT_V4, CLIENT_V6, PROXY_A, PROXY_B, PROXY_V6, leaks } from './fixtures.js';
 
 const SECRET = 'a-32-byte-secret-for-tests-only!';
@@ -206,5 +207,28 @@ describe('createAnonymizer: configuration errors (all at once)', () => {
         'log.hmacKeys[3].id',
       ]);
     }
+  });
+});
+
+describe('anonymizeProblem: problem bodies follow the same setting', () => {
+  const problem = {
+    type: 'https://realip.dev/problems/denied',
+    title: 'Forbidden',
+    status: 403,
+    detail: `client ${CLIENT_V4} is on the deny list (via ${PROXY_A})`,
+    instance: `/login#${CLIENT_V6}`,
+    'violated-policies': [`deny ${CLIENT_MAPPED}`],
+    extra: { peer: PROXY_B },
+  };
+  it.each(['truncate', 'hmac', 'drop'] as const)('%s: no raw address in the serialised body', (mode) => {
+    const a = createAnonymizer({ anonymize: mode, hmacKey: { id: 'k1', secret: SECRET } });
+    const body = problemBody(anonymizeProblem(problem, a));
+    expect(leaks(body, [CLIENT_V4, CLIENT_V6, CLIENT_MAPPED, PROXY_A, PROXY_B])).toEqual([]);
+    expect(JSON.parse(body)).toMatchObject({ type: problem.type, title: 'Forbidden', status: 403 });
+  });
+  it('none returns the problem untouched (and the check can fail)', () => {
+    const a = createAnonymizer();
+    expect(anonymizeProblem(problem, a)).toBe(problem);
+    expect(leaks(problemBody(problem), [CLIENT_V4])).toEqual([CLIENT_V4]);
   });
 });

@@ -278,6 +278,32 @@ describe('adapter contracts', () => {
     expect(() => expressAccessLog({ logger: undefined as never })).toThrow(/logger/);
   });
 
+  it('express 4: same line, route template from req.route', async () => {
+    const express4 = (await import('express4')).default;
+    const log = new Capture();
+    const app = express4();
+    app.use(expressAccessLog({ logger: pino({ base: undefined }, log) }));
+    app.use(stubStagesExpress());
+    const router = express4.Router();
+    router.get('/items/:id', (_req, res) => {
+      res.send('ok');
+    });
+    app.use('/api', router);
+    const server: Server = await new Promise((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/items/7?x=1`);
+    await res.text();
+    await until(() => log.lines().length === 1, 'line');
+    expect(log.lines()[0]).toMatchObject({
+      'client.address': CLIENT_V4,
+      'http.route': '/api/items/:id',
+      'url.path': '/api/items/7',
+      'http.response.status_code': 200,
+    });
+  });
+
   it('express: aborted responses are still logged', async () => {
     const log = new Capture();
     const app = express();

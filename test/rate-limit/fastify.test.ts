@@ -87,6 +87,27 @@ describe('Fastify rateLimit plugin through real HTTP', () => {
     expect((await httpGet(port, '/', '127.0.0.5')).headers['ratelimit']).toBe('"default-2-per-60s";r=1;t=60');
   });
 
+  it('two registrations both count; both policies are advertised', async () => {
+    const two = Fastify();
+    await two.register(stubClientIp);
+    await two.register(rateLimit, { tiers: [{ name: 'minute', limits: [{ points: 5, duration: 60 }] }] });
+    await two.register(rateLimit, { tiers: [{ name: 'hour', limits: [{ points: 1, duration: 3600 }] }] });
+    two.get('/', async () => 'ok');
+    await two.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const p = (two.server.address() as { port: number }).port;
+      const a = await httpGet(p, '/', '127.0.0.8');
+      expect(a.headers['ratelimit-policy']).toBe(
+        '"minute-5-per-60s";q=5;w=60, "hour-1-per-3600s";q=1;w=3600',
+      );
+      const b = await httpGet(p, '/', '127.0.0.8');
+      expect(b.status).toBe(429);
+      expect(JSON.parse(b.body)['violated-policies']).toEqual(['hour-1-per-3600s']);
+    } finally {
+      await two.close();
+    }
+  });
+
   it('requires the realip-client-ip plugin', async () => {
     const bare = Fastify();
     await expect(

@@ -63,9 +63,14 @@ export interface HttpResult {
 }
 
 /** One HTTP request over a fresh connection from `localAddress` (127.0.0.x is the client IP). */
-export function httpGet(port: number, path: string, localAddress = '127.0.0.1'): Promise<HttpResult> {
+export function httpGet(
+  port: number,
+  path: string,
+  localAddress = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, localAddress, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, localAddress, agent: false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

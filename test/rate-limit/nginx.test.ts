@@ -1,11 +1,13 @@
 /**
- * Differential test against a real nginx (`limit_req zone=z burst=5 nodelay`, rate=10r/s):
- * the same volleys, sent from distinct 127.0.0.x source addresses, must be admitted in the same
- * numbers by nginx and by our in-memory limiter fed the same send times.
+ * Differential test against a real nginx (`limit_req zone=z burst=5 nodelay`, rate=1r/s): the
+ * same volleys, sent from distinct 127.0.0.x source addresses over connections opened beforehand
+ * (on an unlimited location), must be admitted in the same numbers by nginx and by our in-memory
+ * limiter fed the send times. The rate is slow enough that the spread of a volley on a loaded
+ * machine (well under a second) cannot change nginx's answer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,9 +33,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function get(port: number, localAddress: string): Promise<number> {
+function get(port: number, path: string, localAddress: string, agent: Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, localAddress, agent }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -42,7 +44,7 @@ function get(port: number, localAddress: string): Promise<number> {
   });
 }
 
-describe.skipIf(!hasNginx)('nginx limit_req differential (rate=10r/s burst=5 nodelay)', () => {
+describe.skipIf(!hasNginx)('nginx limit_req differential (rate=1r/s burst=5 nodelay)', () => {
   let dir: string;
   let port: number;
   let nginx: ChildProcess | undefined;
@@ -67,11 +69,12 @@ http {
   access_log off;
   client_body_temp_path ${t}/body; proxy_temp_path ${t}/proxy; fastcgi_temp_path ${t}/fcgi;
   uwsgi_temp_path ${t}/uwsgi; scgi_temp_path ${t}/scgi;
-  limit_req_zone $binary_remote_addr zone=z:1m rate=10r/s;
+  limit_req_zone $binary_remote_addr zone=z:1m rate=1r/s;
   limit_req_status 429;
   server {
     listen 127.0.0.1:${port};
     location / { root ${dir}/www; limit_req zone=z burst=5 nodelay; }
+    location /warm/ { alias ${dir}/www/; }
   }
 }
 `,
@@ -82,7 +85,7 @@ http {
     for (let i = 0; i < 100 && !(await canConnect(port, '127.0.0.1', 200)); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    ours = createRateLimiter({ tiers: [{ name: 'z', limits: [{ points: 10, duration: 1, burst: 5 }] }] });
+    ours = createRateLimiter({ tiers: [{ name: 'z', limits: [{ points: 1, duration: 1, burst: 5 }] }] });
   });
 
   afterAll(() => {
@@ -90,12 +93,26 @@ http {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  const agents: Agent[] = [];
+  afterAll(() => {
+    for (const a of agents) a.destroy();
+  });
+
+  /** A keep-alive agent for `ip` with `n` connections already open (on the unlimited location). */
+  async function warmAgent(ip: string, n: number): Promise<Agent> {
+    const agent = new Agent({ keepAlive: true, maxSockets: n });
+    agents.push(agent);
+    const warm = await Promise.all(Array.from({ length: n }, () => get(port, '/warm/', ip, agent)));
+    expect(warm.every((s) => s === 200)).toBe(true);
+    return agent;
+  }
+
   /** Sends `n` requests at once from `ip` to nginx and to our limiter; returns both admitted counts. */
-  async function volley(ip: string, n: number): Promise<[number, number]> {
+  async function volley(ip: string, n: number, agent: Agent): Promise<[number, number]> {
     const sent: Promise<number>[] = [];
     let oursAdmitted = 0;
     for (let i = 0; i < n; i++) {
-      sent.push(get(port, ip));
+      sent.push(get(port, '/', ip, agent));
       if (!(ours.consume(ctx(ip)) as RateLimitDecision).limited) oursAdmitted++;
     }
     const statuses = await Promise.all(sent);
@@ -104,17 +121,18 @@ http {
   }
 
   it('30 requests at once: exactly burst + 1 = 6 admitted by both', async () => {
-    const [nginxOk, oursOk] = await volley('127.0.0.11', 30);
+    const [nginxOk, oursOk] = await volley('127.0.0.11', 30, await warmAgent('127.0.0.11', 30));
     expect(nginxOk).toBe(6);
     expect(oursOk).toBe(6);
   });
 
-  it('after 350 ms of drain, a second volley of 10: both admit the same number (3)', async () => {
-    const [a, b] = await volley('127.0.0.12', 6);
+  it('after 3.5 s of drain, a second volley of 10: both admit the same number (3)', async () => {
+    const agent = await warmAgent('127.0.0.12', 10);
+    const [a, b] = await volley('127.0.0.12', 6, agent);
     expect([a, b]).toEqual([6, 6]);
-    await new Promise((r) => setTimeout(r, 350));
-    const [nginxOk, oursOk] = await volley('127.0.0.12', 10);
-    // 350 ms drains 3500 of excess 5000: candidates 2500, 3500, 4500 fit burst 5000.
+    await new Promise((r) => setTimeout(r, 3500));
+    const [nginxOk, oursOk] = await volley('127.0.0.12', 10, agent);
+    // 3.5 s at 1 r/s drains 3500 of excess 5000: candidates 2500, 3500, 4500 fit burst 5000.
     expect(nginxOk).toBe(oursOk);
     expect(oursOk).toBe(3);
   });

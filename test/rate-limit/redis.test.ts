@@ -12,10 +12,14 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { rateLimit, type RateLimitMiddleware } from '../../src/express/rate-limit.js';
-import { createRateLimiter, type RateLimitOptions } from '../../src/core/rate-limit/limiter.js';
+import {
+  createRateLimiter,
+  type RateLimitDecision,
+  type RateLimitOptions,
+} from '../../src/core/rate-limit/limiter.js';
 import { createRedisStore } from '../../src/redis/index.js';
 import { requireRedis } from '../support/env.js';
-import { ctx, httpGet } from './helpers.js';
+import { ctx, fakeClock, httpGet } from './helpers.js';
 
 const hasRedis = await requireRedis();
 const PREFIX = `realip-test:${process.pid}:${Math.random().toString(36).slice(2)}:`;
@@ -201,6 +205,42 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
       expect(await l.consume(ctx('192.0.2.1'))).toMatchObject({ source: 'store', limited: true });
     },
   );
+
+  it('the Lua script decides exactly as the memory store on random traffic (fake clock, several limits)', async () => {
+    const clock = fakeClock();
+    const tiers: RateLimitOptions['tiers'] = [
+      {
+        name: 'mix',
+        limits: [
+          { points: 10, duration: 1, burst: 3 },
+          { points: 1, duration: 1, burst: 0 },
+        ],
+      },
+      { name: 'm', match: ['192.0.2.0/24'], limits: [{ points: 10, duration: 60, burst: 2 }] },
+    ];
+    const mem = createRateLimiter({ clock: clock.fn, tiers: [...tiers].reverse() as never });
+    const red = createRateLimiter({
+      store: createRedisStore({ client: io, prefix: PREFIX + 'diff:', clock: clock.fn }),
+      tiers: [...tiers].reverse() as never,
+    });
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const ips = ['192.0.2.1', '198.51.100.1', '2001:db8::1'];
+    for (let i = 0; i < 300; i++) {
+      clock.advance(rnd(4) === 0 ? rnd(2000) : rnd(120));
+      const ip = ips[rnd(ips.length)]!;
+      const a = mem.consume(ctx(ip)) as RateLimitDecision;
+      const b = (await red.consume(ctx(ip))) as RateLimitDecision;
+      expect([b.limited, b.remaining, b.resetMs, b.outcome.remaining, b.outcome.over]).toEqual([
+        a.limited,
+        a.remaining,
+        a.resetMs,
+        a.outcome.remaining,
+        a.outcome.over,
+      ]);
+    }
+    await red.close();
+  });
 
   describe('failure injection through a TCP proxy', () => {
     let proxy: FaultProxy;

@@ -296,6 +296,8 @@ describe('PROXY protocol input', () => {
       proxyProtocol: { sourceAddress: '10.0.0.9', sourcePort: 4000 },
     });
     expect([r.ip, r.source, r.peer]).toEqual(['1.1.1.1', 'header', '10.0.0.9']);
+    expect(r.explain()).toContain('the PROXY protocol source 10.0.0.9 is a trusted proxy');
+    expect(r.chain).toEqual(['1.1.1.1', '10.0.0.9']);
   });
 
   it('an untrusted PROXY source is the client (source proxy-protocol)', () => {

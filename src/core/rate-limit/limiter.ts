@@ -94,7 +94,11 @@ export interface RateLimitOptions<Req = unknown> {
   storeTimeoutMs?: number;
   /** Called on every store error (timeouts included). @default a warning, once */
   onStoreError?: (error: Error, event: RateLimitStoreErrorEvent) => void;
-  /** Called the first time a key is limited in a window; later rejections are only counted (`stats()`). */
+  /**
+   * Called the first time a key is limited in a window; later rejections are only counted
+   * (`stats()`), so a flood does not flood your logs.
+   * @default undefined (no callback)
+   */
   onLimited?: (event: RateLimitedEvent) => void;
   /**
    * IPv6 clients are keyed by this prefix length. Security: one subscriber usually holds a whole
@@ -102,7 +106,12 @@ export interface RateLimitOptions<Req = unknown> {
    * @default 64
    */
   ipv6Prefix?: number;
-  /** Custom key (e.g. per API key); return undefined to fall back to the IP key. Tiers still match on the IP. */
+  /**
+   * Custom key (e.g. per API key); return undefined to fall back to the IP key. Tiers still match
+   * on the IP. Security: a key taken from request data the client controls lets it pick fresh
+   * buckets; derive it from authenticated data.
+   * @default undefined (the IP key)
+   */
   key?: RateLimitKeyFunction<Req>;
   /**
    * Most keys the memory store (and the insurance limiter) tracks; the least recently used is
@@ -125,7 +134,10 @@ export interface RateLimitOptions<Req = unknown> {
   legacyHeaders?: boolean;
   /** Put the client IP in the 429 problem body. Privacy: off so bodies never carry personal data. @default false */
   exposeIp?: boolean;
-  /** Named lists for `{ list: 'name' }` in `match` (see `createIpLists()`). */
+  /**
+   * Named lists for `{ list: 'name' }` in `match` (see `createIpLists()`).
+   * @default undefined (list references are a configuration error)
+   */
   lists?: IpLists;
   /**
    * Prefix of every policy's store keys. Limiters sharing one store need distinct prefixes (or
