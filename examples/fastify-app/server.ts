@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { realip } from '../../src/fastify/index.js';
+import { getRealipStack, realip } from '../../src/fastify/index.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
 
 export async function createApp(
@@ -33,7 +33,7 @@ export async function createApp(
   fastify.get('/healthz', async () => 'ok');
   fastify.get('/metrics', async (_request, reply) => {
     reply.type('text/plain; version=0.0.4');
-    return fastify.realipStack.metrics();
+    return getRealipStack(fastify)!.metrics();
   });
   return fastify;
 }

@@ -31,11 +31,21 @@ interface Timed {
   [START]?: number;
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The composed realip stack (policy, metrics, reload). */
-    realipStack: PolicyStack;
+const STACKS = new WeakMap<object, PolicyStack>();
+
+/**
+ * The composed stack registered on `fastify` (the policy in force, `metrics()`, `topClients()`,
+ * `update()`), or undefined before `register(realip, ...)` completed. (A function rather than a
+ * typed decorator: a declaration merged into Fastify's types by both the ESM and the CJS typings of
+ * this package would conflict in projects that see both.)
+ */
+export function getRealipStack(fastify: FastifyInstance): PolicyStack | undefined {
+  // Encapsulated child instances inherit from their parent (Object.create).
+  for (let o: object | null = fastify; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    const stack = STACKS.get(o);
+    if (stack !== undefined) return stack;
   }
+  return undefined;
 }
 
 function send(reply: FastifyReply, r: StackResponse): void {
@@ -57,7 +67,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
     ? { policy: opts.policy, options: opts.options ?? {} }
     : { policy: stripRegisterKeys(opts), options: {} };
   const stack = await createStackInternal(policy, options, true);
-  fastify.decorate('realipStack', stack);
+  STACKS.set(fastify, stack);
   fastify.decorateRequest('clientIp', null as unknown as string | undefined);
   fastify.decorateRequest('realip', null as unknown as Context);
   const logger = options.logger;

@@ -8,7 +8,7 @@ import express4 from 'express4';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { realip as expressRealip } from '../../src/express/index.js';
-import { realip as fastifyRealip } from '../../src/fastify/index.js';
+import { getRealipStack, realip as fastifyRealip } from '../../src/fastify/index.js';
 import { PolicyError, parsePolicy } from '../../src/policy/index.js';
 import { close, get } from '../adapters/helpers.js';
 
@@ -148,7 +148,7 @@ describe('Fastify: fastify.register(realip, policy)', () => {
 
     await until(() => lines.length >= 7); // repeated 429s of one client are suppressed (counted into the next line)
     expect(lines.find((l) => l['client.address'] === '203.0.113.7')).toMatchObject({ 'http.route': '/' });
-    expect(await fastify.realipStack.metrics()).toMatch(
+    expect(await getRealipStack(fastify)!.metrics()).toMatch(
       /realip_requests_total\{decision="denied",reason="deny-list",tier="none"\} 1/,
     );
   });
