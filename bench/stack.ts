@@ -127,11 +127,11 @@ async function serve(kind: string, logFile: string): Promise<void> {
     await new Promise((r) => server.once('listening', r));
     port = (server.address() as { port: number }).port;
   } else {
-    const Fastify = (await import('fastify')).default;
+    const { default: Fastify, LogController } = await import('fastify');
     const logged = kind !== 'fastify-bare';
     const app = Fastify({
       ...(logged ? { logger: { stream: destination() } } : {}),
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       ...(kind === 'fastify-anchor' ? { trustProxy: '127.0.0.1' } : {}),
     });
     if (kind === 'fastify-realip') {

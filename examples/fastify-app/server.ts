@@ -7,7 +7,7 @@
  * In your own project the imports are `realip/fastify` and `realip/policy`.
  */
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { getRealipStack, realip } from '../../src/fastify/index.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
 
@@ -18,7 +18,10 @@ export async function createApp(
     options.policyFile ?? fileURLToPath(new URL('policy.yaml', import.meta.url)),
   );
   // Fastify's own per-request logging is off: realip writes one line per request (to request.log).
-  const fastify = Fastify({ logger: options.logger ?? true, disableRequestLogging: true });
+  const fastify = Fastify({
+    logger: options.logger ?? true,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   await fastify.register(realip, policy);
 
   fastify.get('/', async (request) => ({
