@@ -23,4 +23,8 @@ export default defineConfig({
   platform: 'node',
   treeshake: true,
   shims: true,
+  // Never bundle packages: optional integrations (pino, prom-client, maxmind, ioredis, ...) are
+  // devDependencies/peers that must be imported from the user's node_modules, and their CJS
+  // internals (`require('util')`) cannot run inside an ESM bundle.
+  skipNodeModulesBundle: true,
 });

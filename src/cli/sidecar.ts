@@ -133,6 +133,7 @@ async function loadPolicyStack(path: string): Promise<SidecarStack> {
   const loaded: unknown = await (load as (p: string) => unknown)(path);
   return (await (create as (p: unknown, o: unknown) => unknown)(loaded, {
     onWarning: logWarning,
+    watch: path, // hot reload of the policy itself (ConfigMap-safe; the old policy stays on errors)
   })) as SidecarStack;
 }
 // ======================================== END STACK SEAM ========================================

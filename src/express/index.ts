@@ -6,3 +6,4 @@ export { clientIp, type ExpressClientIpOptions, type ExpressAdapterOptions } fro
 export { ipFilter, type ExpressAccessOptions, type IpFilterMiddleware } from './access.js';
 export { rateLimit, type RateLimitMiddleware } from './rate-limit.js';
 export { geoTag } from './geo.js';
+export { realip, type ExpressRealipOptions, type RealipMiddleware } from './stack.js';

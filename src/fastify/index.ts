@@ -6,3 +6,4 @@ export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
 export { ipFilter, type FastifyAccessOptions } from './access.js';
 export { rateLimit, type RateLimitRouteOptions } from './rate-limit.js';
 export { geoTag, type FastifyGeoTagOptions } from './geo.js';
+export { realip, getRealipStack, type FastifyRealipOptions } from './stack.js';

@@ -1,0 +1,283 @@
+/**
+ * The composed stack through HTTP (issue 5, section 6(a)). Run:
+ *
+ *   node --expose-gc --import tsx bench/stack.ts [--runs 5] [--duration 10] [--connections 50]
+ *
+ * Side by side, each server in its own child process (pinned to CPU 0 when `taskset` exists; the
+ * load generator, autocannon, runs here, on the other CPUs), 5 interleaved runs, medians and ratios:
+ *
+ * - bare Express / bare Fastify: hello world, nothing else;
+ * - realip: `app.use(realip(policy))` / `fastify.register(realip, policy)` with the full stack:
+ *   resolve (loopback trusted, X-Forwarded-For) + an allow-list of 1,000 CIDRs + GeoIP on the
+ *   embedded @ip-location-db country MMDB + a memory rate limit (never reached) + one access-log
+ *   line per request to an async pino file destination (metrics off: the anchors have none);
+ * - the anchor stack: Express `trust proxy` / Fastify `trustProxy` + a `net.BlockList` of the same
+ *   1,000 CIDRs + maxmind `Reader.get` on the same MMDB + express-rate-limit / @fastify/rate-limit
+ *   + pino-http / one `request.log` line per request (Fastify's own request logging off) to the
+ *   same kind of pino file destination.
+ *
+ * Load: every request comes from 127.0.0.1 (the trusted hop) with X-Forwarded-For naming one of
+ * 100,000 public client IPs, 95% of which are inside the allow-list (the other 5% get 403 from both
+ * stacks alike). Targets (issue 5): realip >= 0.70 of bare Fastify and >= 0.85 of bare Express, and
+ * >= 2x the anchor stack on Fastify and >= 1.5x on Express.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
+};
+
+const HIGH = 1_000_000_000;
+const CIDRS = 1000;
+
+/** 1,000 /16s: 20.0.0.0/16 ... 23.231.0.0/16. */
+function allowList(): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < CIDRS; k++) out.push(`${20 + (k >> 8)}.${k & 255}.0.0/16`);
+  return out;
+}
+
+/** 100,000 public client IPs, 95% inside the allow-list, spread over all its CIDRs. */
+function clientIps(): string[] {
+  const ips: string[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    if (i % 20 === 19) {
+      ips.push(`150.${(i >> 8) & 255}.${i & 255}.${1 + (i % 250)}`); // outside: 403
+    } else {
+      const k = i % CIDRS;
+      ips.push(`${20 + (k >> 8)}.${k & 255}.${(i >> 4) & 255}.${1 + (i % 250)}`);
+    }
+  }
+  return ips;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers (child processes)
+// ---------------------------------------------------------------------------------------------
+
+async function serve(kind: string, logFile: string): Promise<void> {
+  const { embeddedGeoDatabase, parsePolicy } = await import('../src/policy/index.js');
+  const mmdb = embeddedGeoDatabase();
+  if (!mmdb) throw new Error('npm install @ip-location-db/geo-whois-asn-country-mmdb');
+  const pino = (await import('pino')).default;
+  const destination = () => pino.destination({ dest: logFile, sync: false });
+  const policy = parsePolicy(
+    JSON.stringify({
+      resolve: { trustedProxies: ['loopback'] },
+      access: { allow: allowList() },
+      geo: { databases: [mmdb], watch: false },
+      rateLimit: { tiers: [{ name: 'default', limits: [{ points: HIGH, duration: 60 }] }] },
+      log: { fieldStyle: 'otel' },
+      metrics: { enabled: false },
+    }),
+  );
+  let port: number;
+  if (kind.startsWith('express')) {
+    const express = (await import('express')).default;
+    const app = express();
+    app.set('etag', false);
+    app.set('x-powered-by', false);
+    if (kind === 'express-realip') {
+      const { realip } = await import('../src/express/index.js');
+      const mw = realip(policy, { logger: pino(destination()) });
+      await mw.ready;
+      app.use(mw);
+    } else if (kind === 'express-anchor') {
+      const { BlockList } = await import('node:net');
+      const maxmind = (await import('maxmind')).default;
+      const { rateLimit } = await import('express-rate-limit');
+      const { pinoHttp } = await import('pino-http');
+      const reader = await maxmind.open(mmdb, { watchForUpdates: false });
+      const list = new BlockList();
+      for (const c of allowList()) {
+        const [net, bits] = c.split('/');
+        list.addSubnet(net!, Number(bits), 'ipv4');
+      }
+      app.set('trust proxy', 'loopback');
+      app.use(pinoHttp({ logger: pino(destination()), quietReqLogger: true }));
+      app.use((req, res, next) => {
+        const ip = req.ip ?? '';
+        if (!list.check(ip, 'ipv4')) {
+          res.status(403).send('forbidden');
+          return;
+        }
+        (req as { geo?: unknown }).geo = reader.get(ip);
+        next();
+      });
+      app.use(
+        rateLimit({
+          windowMs: 60_000,
+          limit: HIGH,
+          standardHeaders: 'draft-8',
+          legacyHeaders: false,
+          validate: false,
+        }),
+      );
+    }
+    app.get('/', (_req, res) => {
+      res.send('ok');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    port = (server.address() as { port: number }).port;
+  } else {
+    const { default: Fastify, LogController } = await import('fastify');
+    const logged = kind !== 'fastify-bare';
+    const app = Fastify({
+      ...(logged ? { logger: { stream: destination() } } : {}),
+      logController: new LogController({ disableRequestLogging: true }),
+      ...(kind === 'fastify-anchor' ? { trustProxy: '127.0.0.1' } : {}),
+    });
+    if (kind === 'fastify-realip') {
+      const { realip } = await import('../src/fastify/index.js');
+      await app.register(realip, policy); // access-log lines through request.log
+    } else if (kind === 'fastify-anchor') {
+      const { BlockList } = await import('node:net');
+      const maxmind = (await import('maxmind')).default;
+      const frl = (await import('@fastify/rate-limit')).default;
+      const reader = await maxmind.open(mmdb, { watchForUpdates: false });
+      const list = new BlockList();
+      for (const c of allowList()) {
+        const [net, bits] = c.split('/');
+        list.addSubnet(net!, Number(bits), 'ipv4');
+      }
+      app.addHook('onRequest', (request, reply, done) => {
+        if (!list.check(request.ip, 'ipv4')) {
+          reply.code(403).send('forbidden');
+          return;
+        }
+        (request as { geo?: unknown }).geo = reader.get(request.ip);
+        done();
+      });
+      await app.register(frl, { max: HIGH, timeWindow: 60_000 });
+      app.addHook('onResponse', (request, reply, done) => {
+        request.log.info(
+          { ip: request.ip, statusCode: reply.statusCode, responseTime: reply.elapsedTime },
+          'request completed',
+        );
+        done();
+      });
+    }
+    app.get('/', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as { port: number }).port;
+  }
+  process.stdout.write(`PORT ${port}\n`);
+}
+
+const HAS_TASKSET = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
+
+function startChild(kind: string, logFile: string): Promise<{ child: ChildProcess; port: number }> {
+  const self = fileURLToPath(import.meta.url);
+  const node = [process.execPath, '--import', 'tsx', self, '--serve', kind, '--log', logFile];
+  const [cmd, ...argv] = HAS_TASKSET && cpus().length > 1 ? ['taskset', '-c', '0', ...node] : node;
+  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /PORT (\d+)/.exec(buf);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------------------------
+
+interface AutocannonResult {
+  requests: { average: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+
+async function main(): Promise<void> {
+  const serveIdx = args.indexOf('--serve');
+  if (serveIdx >= 0) {
+    await serve(args[serveIdx + 1]!, opt('log', '/dev/null'));
+    return;
+  }
+  if (HAS_TASKSET && cpus().length > 1) {
+    // The load generator on the other CPUs.
+    spawnSync('taskset', ['-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
+  }
+  const runs = Number(opt('runs', '5'));
+  const duration = Number(opt('duration', '10'));
+  const connections = Number(opt('connections', '50'));
+  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const ips = clientIps();
+  let n = 0;
+  const kinds = [
+    'express-bare',
+    'express-realip',
+    'express-anchor',
+    'fastify-bare',
+    'fastify-realip',
+    'fastify-anchor',
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-stack-'));
+  const servers = new Map<string, { child: ChildProcess; port: number }>();
+  const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  const forbidden = new Map<string, number>();
+  console.log(
+    `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}${HAS_TASKSET ? ' (servers on CPU 0)' : ''}`,
+  );
+  try {
+    for (const k of kinds) servers.set(k, await startChild(k, join(dir, `${k}.log`)));
+    for (let r = 0; r < runs; r++) {
+      // Interleaved, alternating order, so drift in machine load hits every server alike.
+      const order = r % 2 === 0 ? kinds : [...kinds].reverse();
+      for (const k of order) {
+        const res = await autocannon({
+          url: `http://127.0.0.1:${servers.get(k)!.port}/`,
+          connections,
+          duration,
+          requests: [
+            {
+              setupRequest: (req: { headers?: Record<string, string> }) => {
+                req.headers = { ...req.headers, 'x-forwarded-for': ips[n++ % ips.length]! };
+                return req;
+              },
+            },
+          ],
+        });
+        if (res.errors > 0 || res.timeouts > 0)
+          throw new Error(`${k}: ${res.errors} errors, ${res.timeouts} timeouts`);
+        rps.get(k)!.push(res.requests.average);
+        forbidden.set(k, res.non2xx);
+        process.stderr.write(
+          `  run ${r + 1} ${k}: ${Math.round(res.requests.average)} req/s (${res.non2xx} non-2xx)\n`,
+        );
+      }
+    }
+  } finally {
+    for (const s of servers.values()) s.child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  const m = (k: string) => median(rps.get(k)!);
+  const f = (x: number) => x.toFixed(2);
+  const lines = [
+    '',
+    `| server | median req/s |`,
+    `| --- | ---: |`,
+    ...kinds.map((k) => `| ${k} | ${Math.round(m(k))} |`),
+    '',
+    `Express: realip / bare ${f(m('express-realip') / m('express-bare'))} (target >= 0.85); anchor / bare ${f(m('express-anchor') / m('express-bare'))}; realip / anchor ${f(m('express-realip') / m('express-anchor'))} (target >= 1.5)`,
+    `Fastify: realip / bare ${f(m('fastify-realip') / m('fastify-bare'))} (target >= 0.70); anchor / bare ${f(m('fastify-anchor') / m('fastify-bare'))}; realip / anchor ${f(m('fastify-realip') / m('fastify-anchor'))} (target >= 2)`,
+    `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100,000 client IPs via a trusted hop, 95% allow-listed; non-2xx are the 5% outside the allow-list)`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+await main();

@@ -1,0 +1,945 @@
+/**
+ * The composed stack: a policy turned into the running stages, in order
+ *
+ *   resolve -> geo -> access -> rate limit -> (the app) -> log and metrics at response close
+ *
+ * `createStack(policy)` is framework-agnostic and implements the sidecar's `SidecarStack`
+ * (`handle(req, res, conn)`); the Express `realip(policy)` and Fastify `realip` plugin run the
+ * same {@link Pipeline}. Each stage is the library's own (`createResolver`, `openGeoTagger`,
+ * `createAccessPolicy`, `createRateLimiter`, `createAccessLog`, `createRealipMetrics`); this file
+ * only maps policy sections to their options, orders them and writes the responses.
+ *
+ * Hot reload: `stack.update(policy)` (or `watch: path`) builds a complete new pipeline, and only
+ * when every stage constructed does it swap one reference; requests already running finish on the
+ * pipeline they started with. Rate-limit counters carry over for tiers whose name and limits are
+ * unchanged (see ./carry-store.ts); with Redis they live in Redis anyway.
+ *
+ * Optional integrations are loaded only when the policy uses them (`import()`): maxmind for
+ * `geo`, prom-client for `metrics`, pino for the default logger, ioredis for `store: redis`.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
+import { Context } from '../core/context.js';
+import { createResolver, type Resolver } from '../core/resolve.js';
+import { createIpLists, type ManagedIpLists } from '../core/lists.js';
+import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
+import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../core/rate-limit/limiter.js';
+import type { RateLimitStore } from '../core/rate-limit/store.js';
+import { appendListValue, ceilSeconds, rateLimitValue } from '../core/rate-limit/headers.js';
+import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
+import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
+import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
+import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import type { GeoInfo, RealipContext, RealipMetricsHooks, ResolveInput, WarningHandler } from '../types.js';
+import type { GeoTagger } from '../geo/tagger.js';
+import type * as GeoEntry from '../geo/index.js';
+import type * as MetricsEntry from '../metrics/index.js';
+import type * as RedisEntry from '../redis/index.js';
+import type { RealipMetrics } from '../metrics/metrics.js';
+import type { Registry } from 'prom-client';
+import type { SidecarConnection, SidecarRequest, SidecarStack } from '../sidecar/types.js';
+import { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-store.js';
+import { PolicyError, formatPolicyIssue, parsePath, pathToString, type PolicyIssue } from './errors.js';
+import { geoDatabasePath, EMBEDDED_GEO_PACKAGE } from './files.js';
+import { policySource } from './parse.js';
+import type { Policy } from './schema.js';
+import { watchPolicyFile, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
+
+/** Options of {@link createStack} (things a policy file cannot hold). */
+export interface StackOptions {
+  /**
+   * Where access-log lines go (pino, or anything with `info`/`warn`). realip never configures or
+   * closes it.
+   * @default a pino logger at `log.level` writing to `log.destination` (created when `log` is enabled)
+   */
+  logger?: LoggerLike;
+  /**
+   * The prom-client registry for the stack's metrics (share the app's to serve one `/metrics`).
+   * @default a new Registry (served by `stack.metrics()`, i.e. the sidecar's admin `/metrics`)
+   */
+  registry?: Registry;
+  /**
+   * A Redis client (ioredis or node-redis) for `rateLimit.store: redis`, instead of `redis.url`.
+   */
+  redisClient?: unknown;
+  /** Receives warnings of every stage. @default process.emitWarning, once per code */
+  onWarning?: WarningHandler;
+  /** Watch this policy file and apply valid new versions (ConfigMap-safe). @default no watching */
+  watch?: string;
+  /** Watch timing (tests). */
+  watchOptions?: { pollMs?: number; debounceMs?: number };
+  /** Milliseconds clock of the rate limiter (tests). @default Date.now */
+  clock?: () => number;
+}
+
+/** A running policy: the stages, ready to handle requests. */
+export interface PolicyStack extends SidecarStack {
+  /** The policy in force. */
+  readonly policy: Policy;
+  /** The pipeline in force (framework adapters run it). */
+  readonly pipeline: Pipeline;
+  /** Runs the stack on one `node:http` request; see `SidecarStack.handle`. */
+  handle(req: SidecarRequest, res: ServerResponse, conn?: SidecarConnection): boolean | Promise<boolean>;
+  /**
+   * Builds the stages of `policy` and swaps them in once all constructed; throws a `PolicyError`
+   * (and keeps the running policy) when any stage refuses it.
+   */
+  update(policy: Policy): Promise<void>;
+  /** Reload counters (with `watch`). */
+  reloads(): PolicyReloadStats | undefined;
+  /** The metrics registry (undefined when `metrics.enabled` is false). */
+  readonly registry: Registry | undefined;
+  /** Prometheus text of the stack's metrics. */
+  metrics(): Promise<string>;
+  /** Top clients (JSON-serialisable), when `metrics.topClients.enabled`. */
+  topClients(): unknown;
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/** State shared by successive pipelines of one stack (so a reload keeps it). */
+interface Shared {
+  readonly options: StackOptions;
+  readonly carry: CarryOverMemoryStore;
+  registry: Registry | undefined;
+  logger: LoggerLike | undefined;
+  ownedLogger: { flushSync?: () => void } | undefined;
+  geoModule: GeoModule | undefined;
+  metricsModule: MetricsModule | undefined;
+  redisModule: RedisModule | undefined;
+  reloadFailures: number;
+  reloadsApplied: number;
+  /** Fastify: access-log lines go to `request.log` unless a logger was given. */
+  readonly requestLogger: boolean;
+  /** `realip check`: build every stage but connect to nothing and write nowhere. */
+  readonly dryRun: boolean;
+}
+
+type GeoModule = typeof GeoEntry;
+type MetricsModule = typeof MetricsEntry;
+type RedisModule = typeof RedisEntry;
+
+const START = Symbol('realip.stack.start');
+const PIPELINE = Symbol('realip.stack.pipeline');
+
+interface Tagged {
+  [START]?: number;
+  [PIPELINE]?: Pipeline;
+}
+
+/** Input to {@link Pipeline.begin}, reused per call (fixed shape). */
+class StackInput implements ResolveInput {
+  remoteAddress: string | undefined = undefined;
+  headers: Readonly<Record<string, string | string[] | undefined>> | readonly string[] = [];
+  proxyProtocol: { sourceAddress: string; sourcePort?: number } | undefined = undefined;
+}
+
+/**
+ * The compiled stages of one policy. `begin()` runs resolve, geo and access; `limit()` the rate
+ * limit; `writeDenial`/`finishLimit` write responses; `observe()` logs and counts at close.
+ */
+export class Pipeline {
+  readonly input = new StackInput();
+  private readonly logInput = new AccessLogInput();
+
+  constructor(
+    readonly policy: Policy,
+    readonly resolver: Resolver,
+    readonly geo: GeoTagger | undefined,
+    readonly lists: ManagedIpLists | undefined,
+    readonly access: AccessStage,
+    readonly limiter: RateLimiter | undefined,
+    readonly accessLog: AccessLog | undefined,
+    readonly logger: LoggerLike | undefined,
+    readonly metrics: RealipMetrics | undefined,
+    readonly anonymizer: Anonymizer,
+    readonly topClients: HeavyHitters | undefined,
+    private readonly ownedRedis: readonly RedisClientLike[] = [],
+  ) {}
+
+  /**
+   * Resolve, geo, access. Fills and returns `ctx`. `url` is the request target (exemptions).
+   */
+  begin(
+    ctx: RealipContext,
+    remoteAddress: string | undefined,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    url: string | undefined,
+    proxyProtocol: SidecarConnection['proxyProtocol'],
+  ): RealipContext {
+    const input = this.input;
+    input.remoteAddress = remoteAddress;
+    input.headers = headers;
+    input.proxyProtocol = proxyProtocol;
+    const resolution = this.resolver.resolve(input);
+    input.headers = EMPTY;
+    input.proxyProtocol = undefined;
+    ctx.resolution = resolution;
+    const ip = resolution.ip;
+    let geo: GeoInfo | undefined;
+    if (this.geo !== undefined) {
+      geo = this.geo.tag(ip);
+      ctx.geo = geo;
+    }
+    ctx.access = this.access.decide(ip, geo, url);
+    return ctx;
+  }
+
+  /** The access stage's 403 (RFC 9457), for a denied `ctx`. */
+  denial(ctx: RealipContext): StackResponse {
+    const d = this.access.denial(ctx.access!, ctx.resolution?.ip);
+    return { status: d.status, headers: d.headers, body: d.body };
+  }
+
+  /**
+   * Records the rate-limit decision on `ctx` and sets its headers on `res` (`RateLimit`,
+   * `RateLimit-Policy`, legacy `X-RateLimit-*`). Returns the response that ends the request (429,
+   * or 503 for `storeFailure: closed`), or undefined when it goes on.
+   */
+  applyLimit(ctx: RealipContext, res: HeaderTarget, d: RateLimitDecision): StackResponse | undefined {
+    const limiter = this.limiter!;
+    if (ctx.rateLimit === undefined) ctx.rateLimit = d;
+    const source = d.source;
+    if (source === 'closed') {
+      return {
+        status: 503,
+        headers: { 'retry-after': '1', 'content-type': PROBLEM_CONTENT_TYPE },
+        body: limiter.unavailableProblem(),
+      };
+    }
+    if (source !== 'open') {
+      if (limiter.headers) {
+        res.setHeader(
+          'RateLimit-Policy',
+          appendListValue(res.getHeader('RateLimit-Policy'), d.plan.policyHeader),
+        );
+        res.setHeader(
+          'RateLimit',
+          appendListValue(res.getHeader('RateLimit'), rateLimitValue(d.plan, d.outcome)),
+        );
+      }
+      if (limiter.legacyHeaders) {
+        res.setHeader('X-RateLimit-Limit', d.limit);
+        res.setHeader('X-RateLimit-Remaining', d.remaining);
+        res.setHeader('X-RateLimit-Reset', ceilSeconds(d.resetMs));
+      }
+    }
+    if (!d.limited) return undefined;
+    return {
+      status: 429,
+      headers: { 'retry-after': String(d.retryAfter), 'content-type': PROBLEM_CONTENT_TYPE },
+      body: limiter.problem(d),
+    };
+  }
+
+  /** Counts the request in the rate limiter, or undefined when it is not limited at all. */
+  limit(
+    ctx: RealipContext,
+    req: object,
+    url: string | undefined,
+  ): RateLimitDecision | Promise<RateLimitDecision> | undefined {
+    const limiter = this.limiter;
+    if (limiter === undefined) return undefined;
+    // consume() itself never counts one request twice (and records the decision on ctx).
+    if (url !== undefined && limiter.isExempt(url)) return undefined;
+    return limiter.consume(ctx, req);
+  }
+
+  /** True when something must run at response close (log or metrics). */
+  get observes(): boolean {
+    return this.accessLog !== undefined || this.metrics !== undefined;
+  }
+
+  /** Logs and counts one finished (or aborted) request. */
+  observe(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RealipContext | undefined,
+    startedAt: number,
+    route: string | undefined,
+    url: string | undefined,
+    logger: LoggerLike | undefined,
+  ): void {
+    if (this.metrics !== undefined) this.metrics.observe(ctx, url);
+    const log = this.accessLog;
+    const sink = logger ?? this.logger;
+    if (log === undefined || sink === undefined) return;
+    const input = this.logInput;
+    input.method = req.method;
+    input.route = route;
+    input.url = url;
+    input.statusCode = res.statusCode;
+    input.durationMs = performance.now() - startedAt;
+    const socket = req.socket as IncomingMessage['socket'] | null;
+    input.remoteAddress = socket?.remoteAddress;
+    input.remotePort = socket?.remotePort;
+    input.context = ctx;
+    input.headers = req.headers;
+    input.aborted = !res.writableFinished;
+    log.write(input, sink);
+    input.context = undefined;
+    input.headers = undefined;
+  }
+
+  /** Stops watchers this pipeline owns (lists, geo) and releases the limiter. */
+  async close(): Promise<void> {
+    this.lists?.close();
+    this.geo?.close();
+    this.access.close();
+    this.metrics?.close();
+    if (this.limiter !== undefined) await this.limiter.close();
+    for (const r of this.ownedRedis) await r.quit().catch(() => r.disconnect());
+  }
+}
+
+const EMPTY: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
+
+/** The part of an ioredis client the stack manages. */
+interface RedisClientLike {
+  status: string;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** Waits until the client is ready, or `ms` passed (then requests use `storeFailure` until it is). */
+function waitReady(c: RedisClientLike, ms: number): Promise<void> {
+  if (c.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      c.removeListener('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    c.once('ready', done);
+  });
+}
+
+/** A response the stack sends instead of the app's (403, 429, 503). */
+export interface StackResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Where rate-limit headers go (`ServerResponse`, `reply.raw`). */
+export interface HeaderTarget {
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  getHeader(name: string): string | number | string[] | undefined;
+}
+
+/** Sends a stack response on a `node:http` response (HEAD gets no body). */
+export function sendStackResponse(res: ServerResponse, r: StackResponse, head: boolean): void {
+  res.statusCode = r.status;
+  for (const name in r.headers) res.setHeader(name, r.headers[name]!);
+  res.setHeader('content-length', Buffer.byteLength(r.body));
+  res.end(head ? undefined : r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building a pipeline from a policy
+// ---------------------------------------------------------------------------------------------
+
+/** Collects stage construction errors with their policy paths (then one PolicyError). */
+class StageErrors {
+  readonly issues: ConfigIssue[] = [];
+
+  run<T>(section: string, build: () => T): T | undefined {
+    try {
+      return build();
+    } catch (error) {
+      this.add(section, error);
+      return undefined;
+    }
+  }
+
+  async runAsync<T>(section: string, build: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await build();
+    } catch (error) {
+      this.add(section, error);
+      return undefined;
+    }
+  }
+
+  add(section: string, error: unknown): void {
+    if (error instanceof ConfigError) {
+      for (const i of error.issues) {
+        const p = i.path;
+        const path =
+          p === section || p.startsWith(`${section}.`) || p.startsWith(`${section}[`)
+            ? p
+            : p === ''
+              ? section
+              : p.startsWith('[')
+                ? section + p
+                : `${section}.${p}`;
+        this.issues.push({ path, message: i.message, ...(i.code ? { code: i.code } : {}) });
+      }
+    } else if (error instanceof RealipError) {
+      this.issues.push({ path: section, message: error.message, code: error.code });
+    } else {
+      throw error;
+    }
+  }
+
+  /** Throws a PolicyError with file positions when the policy came from a file. */
+  throwIfAny(policy: Policy): void {
+    if (this.issues.length === 0) return;
+    const source = policySource(policy);
+    const issues: PolicyIssue[] = this.issues.map((i) => {
+      const at = source?.locate(parsePath(i.path));
+      return {
+        file: at?.file ?? '<policy>',
+        line: at?.line ?? 0,
+        column: at?.column ?? 0,
+        path: i.path,
+        message: i.message,
+        code: i.code ?? 'ERR_REALIP_CONFIG',
+      };
+    });
+    throw new PolicyError(issues);
+  }
+}
+
+function secretFromEnv(name: string, path: string, errors: StageErrors): string | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    errors.issues.push({
+      path,
+      message: `environment variable ${name} is not set (got nothing, expected the secret in ${name})`,
+      code: 'ERR_REALIP_POLICY_SECRET',
+    });
+    return undefined;
+  }
+  return value;
+}
+
+function resolverOptions(
+  policy: Policy,
+  options: StackOptions,
+  errors: StageErrors,
+): Record<string, unknown> {
+  const r = { ...(policy.resolve ?? {}) } as Record<string, unknown>;
+  const preset = policy.resolve?.preset;
+  if (preset && typeof preset === 'object') {
+    const p = { ...preset } as Record<string, unknown>;
+    const rh = preset.requireHeader;
+    if (rh) {
+      const { valueEnv, ...rest } = rh;
+      const value =
+        valueEnv !== undefined
+          ? secretFromEnv(valueEnv, 'resolve.preset.requireHeader.valueEnv', errors)
+          : rh.value;
+      p.requireHeader = { ...rest, value };
+    }
+    r.preset = p;
+  }
+  if (options.onWarning) r.onWarning = options.onWarning;
+  return r;
+}
+
+function hmacKey(policy: Policy, errors: StageErrors): string | undefined {
+  const log = policy.log;
+  if (log?.anonymize !== 'hmac') return undefined;
+  if (log.hmacKeyEnv) return secretFromEnv(log.hmacKeyEnv, 'log.hmacKeyEnv', errors);
+  if (log.hmacKeyFile) {
+    try {
+      return readFileSync(log.hmacKeyFile, 'utf8').trim();
+    } catch (error) {
+      errors.issues.push({
+        path: 'log.hmacKeyFile',
+        message: `cannot read ${log.hmacKeyFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        code: 'ERR_REALIP_POLICY_FILE',
+      });
+    }
+  }
+  return undefined;
+}
+
+async function loadOptional<T>(
+  what: string,
+  section: string,
+  load: () => Promise<T>,
+  errors: StageErrors,
+): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch (error) {
+    errors.issues.push({
+      path: section,
+      message: `needs the optional dependency ${what}, which could not be loaded (${(error as Error).message.split('\n')[0]}); install it or remove the section`,
+      code: 'ERR_REALIP_POLICY_DEPENDENCY',
+    });
+    return undefined;
+  }
+}
+
+async function defaultLogger(
+  policy: Policy,
+  shared: Shared,
+  errors: StageErrors,
+): Promise<LoggerLike | undefined> {
+  if (shared.options.logger) return shared.options.logger;
+  if (shared.logger) return shared.logger;
+  const pinoModule = await loadOptional('pino', 'log', () => import('pino'), errors);
+  if (!pinoModule) return undefined;
+  const pino = pinoModule.default;
+  const dest = policy.log?.destination ?? 'stdout';
+  const destination = pino.destination({
+    dest: dest === 'stdout' ? 1 : dest === 'stderr' ? 2 : dest,
+    sync: false,
+    ...(dest === 'stdout' || dest === 'stderr' ? {} : { mkdir: true }),
+  });
+  const logger = pino({ level: policy.log?.level ?? 'info', base: undefined }, destination);
+  shared.logger = logger;
+  shared.ownedLogger = destination as { flushSync?: () => void };
+  return logger;
+}
+
+/** Builds every stage of `policy`; throws one PolicyError listing every stage's problems. */
+async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> {
+  const options = shared.options;
+  const errors = new StageErrors();
+  const ownedRedis: RedisClientLike[] = [];
+
+  const resolver = errors.run('resolve', () =>
+    createResolver(resolverOptions(policy, options, errors), { path: 'resolve' }),
+  );
+
+  const lists =
+    policy.lists === undefined
+      ? undefined
+      : errors.run('lists', () =>
+          createIpLists(policy.lists as Parameters<typeof createIpLists>[0], { path: 'lists' }),
+        );
+
+  // Metrics first: other stages report into its hooks.
+  let metrics: RealipMetrics | undefined;
+  let topClients: HeavyHitters | undefined;
+  const key = hmacKey(policy, errors);
+  const log = policy.log;
+  const anonymizer =
+    errors.run('log', () =>
+      createAnonymizer({
+        anonymize: log?.anonymize ?? 'none',
+        ...(key !== undefined ? { hmacKey: key } : {}),
+        ...(log?.hmacLength !== undefined ? { hmacLength: log.hmacLength } : {}),
+        ...(log?.truncate !== undefined ? { truncate: log.truncate } : {}),
+      }),
+    ) ?? createAnonymizer({ anonymize: 'drop' });
+  const m = policy.metrics;
+  if (m?.enabled !== false) {
+    const mod = (shared.metricsModule ??= await loadOptional(
+      'prom-client',
+      'metrics',
+      () => import('../metrics/index.js'),
+      errors,
+    ));
+    if (mod) {
+      if (shared.registry === undefined) {
+        const prom = await import('prom-client');
+        shared.registry = options.registry ?? new prom.Registry();
+      }
+      const registry = shared.registry;
+      if (m?.topClients?.enabled) {
+        const { enabled: _enabled, ...tc } = m.topClients;
+        topClients = errors.run('metrics.topClients', () =>
+          createHeavyHitters({ ...tc, anonymize: anonymizer }),
+        );
+      }
+      metrics = errors.run('metrics', () =>
+        mod.createRealipMetrics({
+          registry,
+          ...(m?.prefix !== undefined ? { prefix: m.prefix } : {}),
+          ...(m?.countries !== undefined ? { countries: m.countries } : {}),
+          ...(m?.maxLabelValues !== undefined ? { maxLabelValues: m.maxLabelValues } : {}),
+          ...(m?.exempt !== undefined ? { exempt: m.exempt } : {}),
+          ...(topClients !== undefined ? { topClients } : {}),
+        }),
+      );
+    }
+  }
+  const hooks: RealipMetricsHooks | undefined = metrics?.hooks;
+
+  let geo: GeoTagger | undefined;
+  if (policy.geo) {
+    const g = policy.geo;
+    const mod = (shared.geoModule ??= await loadOptional(
+      'maxmind',
+      'geo',
+      () => import('../geo/index.js'),
+      errors,
+    ));
+    if (mod) {
+      const databases = g.databases.map((d, i) => {
+        const entry = typeof d === 'string' ? d : d.path;
+        const path = geoDatabasePath(entry);
+        if (path === undefined) {
+          errors.issues.push({
+            path: `geo.databases[${i}]`,
+            message: `the embedded database is not installed (npm install ${EMBEDDED_GEO_PACKAGE})`,
+            code: 'ERR_REALIP_POLICY_FILE',
+          });
+        }
+        const name = entry === 'embedded' ? 'geo-whois-asn-country' : undefined;
+        return typeof d === 'string'
+          ? { path: path ?? d, ...(name ? { name } : {}) }
+          : { ...d, path: path ?? d.path };
+      });
+      geo = await errors.runAsync('geo', () =>
+        mod.openGeoTagger({
+          databases,
+          ...(g.cache !== undefined ? { cache: g.cache } : {}),
+          ...(g.locales !== undefined ? { locales: g.locales } : {}),
+          ...(g.specialNetworks !== undefined ? { specialNetworks: g.specialNetworks } : {}),
+          ...(g.watch !== undefined ? { watch: g.watch } : {}),
+          ...(g.allowOlder !== undefined ? { allowOlder: g.allowOlder } : {}),
+          ...(g.maxClockSkewMs !== undefined ? { maxClockSkewMs: g.maxClockSkewMs } : {}),
+          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          ...(hooks
+            ? {
+                onReload: (e: { database: string; current: { buildEpoch: Date } }) =>
+                  hooks.geoDatabase(e.database, e.current.buildEpoch.getTime() / 1000),
+              }
+            : {}),
+        }),
+      );
+      if (geo && hooks) {
+        for (const db of geo.databases()) hooks.geoDatabase(db.name, db.metadata.buildEpoch.getTime() / 1000);
+      }
+    }
+  }
+
+  const access = errors.run('access', () =>
+    createAccessPolicy({ ...(policy.access ?? {}), ...(lists ? { lists } : {}) }, { path: 'access' }),
+  );
+
+  let limiter: RateLimiter | undefined;
+  const rl = policy.rateLimit;
+  if (rl) {
+    let store: RateLimitStore | undefined = shared.carry;
+    if (rl.store === 'redis' && !shared.dryRun) {
+      store = undefined;
+      const mod = (shared.redisModule ??= await loadOptional(
+        'ioredis',
+        'rateLimit.store',
+        () => import('../redis/index.js'),
+        errors,
+      ));
+      const client =
+        options.redisClient ??
+        (rl.redis?.urlEnv ? secretFromEnv(rl.redis.urlEnv, 'rateLimit.redis.urlEnv', errors) : rl.redis?.url);
+      if (mod && client !== undefined) {
+        let c: unknown = client;
+        if (typeof client === 'string') {
+          // Our own ioredis client, connected before the first request so it does not start on
+          // the insurance limiter; closed with the pipeline.
+          const io = await loadOptional('ioredis', 'rateLimit.store', () => import('ioredis'), errors);
+          if (io) {
+            const Redis = io.default as unknown as new (url: string, o: object) => RedisClientLike;
+            let conn: RedisClientLike | undefined;
+            try {
+              conn = new Redis(client, {
+                enableOfflineQueue: false,
+                maxRetriesPerRequest: 1,
+                lazyConnect: false,
+              });
+            } catch (error) {
+              errors.issues.push({
+                path: 'rateLimit.redis',
+                message: (error as Error).message,
+                code: 'ERR_REALIP_POLICY_REDIS',
+              });
+            }
+            if (conn) {
+              conn.on('error', () => undefined); // reported per request through storeFailure
+              await waitReady(conn, 2000);
+              ownedRedis.push(conn);
+              c = conn;
+            }
+          }
+        }
+        store = errors.run('rateLimit.redis', () =>
+          mod.createRedisStore({ client: c as Parameters<typeof mod.createRedisStore>[0]['client'] }),
+        );
+      }
+    }
+    if (store !== undefined) {
+      const { store: _s, redis: _r, ...rest } = rl;
+      limiter = errors.run('rateLimit', () =>
+        createRateLimiter(
+          {
+            ...rest,
+            store: store!,
+            ...(lists ? { lists } : {}),
+            ...(options.clock ? { clock: options.clock } : {}),
+            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+            ...(hooks
+              ? {
+                  onStoreError: (_e: Error) => hooks.storeError(rl.store ?? 'memory'),
+                }
+              : {}),
+          } as Parameters<typeof createRateLimiter>[0],
+          'rateLimit',
+        ),
+      );
+    }
+  }
+
+  let accessLog: AccessLog | undefined;
+  let logger: LoggerLike | undefined;
+  if (log?.enabled !== false) {
+    const {
+      enabled: _e,
+      level: _l,
+      destination: _d,
+      hmacKeyEnv: _k1,
+      hmacKeyFile: _k2,
+      hmacLength: _h,
+      truncate: _t,
+      anonymize: _a,
+      ...rest
+    } = log ?? {};
+    accessLog = errors.run('log', () => createAccessLog({ ...rest, anonymize: anonymizer }, 'log'));
+    logger =
+      shared.dryRun || (shared.requestLogger && !options.logger)
+        ? undefined
+        : await defaultLogger(policy, shared, errors);
+  }
+
+  if (errors.issues.length > 0 || !resolver || !access) {
+    // Release what was built before reporting.
+    lists?.close();
+    geo?.close();
+    access?.close();
+    metrics?.close();
+    await limiter?.close();
+    for (const r of ownedRedis) r.disconnect();
+    errors.throwIfAny(policy);
+  }
+  return new Pipeline(
+    policy,
+    resolver!,
+    geo,
+    lists,
+    access!,
+    limiter,
+    accessLog,
+    logger,
+    metrics,
+    anonymizer,
+    topClients,
+    ownedRedis,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack
+// ---------------------------------------------------------------------------------------------
+
+function finishLimit(
+  p: Pipeline,
+  ctx: RealipContext,
+  res: ServerResponse,
+  d: RateLimitDecision,
+  head: boolean,
+): boolean {
+  const stop = p.applyLimit(ctx, res, d);
+  if (stop === undefined) return true;
+  sendStackResponse(res, stop, head);
+  return false;
+}
+
+function onClose(this: ServerResponse & Tagged): void {
+  const req = this.req as (IncomingMessage & { realip?: RealipContext }) | undefined;
+  const pipeline = this[PIPELINE];
+  if (req === undefined || pipeline === undefined) return;
+  pipeline.observe(req, this, req.realip, this[START] ?? performance.now(), undefined, req.url, undefined);
+}
+
+class Stack implements PolicyStack {
+  private current: Pipeline;
+  private watcher: PolicyWatcher | undefined;
+  private closed = false;
+
+  constructor(
+    pipeline: Pipeline,
+    private readonly shared: Shared,
+  ) {
+    this.current = pipeline;
+  }
+
+  get policy(): Policy {
+    return this.current.policy;
+  }
+
+  get pipeline(): Pipeline {
+    return this.current;
+  }
+
+  get registry(): Registry | undefined {
+    return this.current.metrics === undefined ? undefined : this.shared.registry;
+  }
+
+  startWatching(path: string): void {
+    this.watcher = watchPolicyFile(path, {
+      onChange: (policy) => this.update(policy),
+      ...((this.shared.options.logger ?? this.shared.logger)
+        ? { logger: pinoLike((this.shared.options.logger ?? this.shared.logger)!) }
+        : {}),
+      ...(this.shared.options.watchOptions?.pollMs !== undefined
+        ? { pollMs: this.shared.options.watchOptions.pollMs }
+        : {}),
+      ...(this.shared.options.watchOptions?.debounceMs !== undefined
+        ? { debounceMs: this.shared.options.watchOptions.debounceMs }
+        : {}),
+    });
+  }
+
+  handle(req: SidecarRequest, res: ServerResponse, conn?: SidecarConnection): boolean | Promise<boolean> {
+    const p = this.current;
+    const ctx = new Context();
+    req.realip = ctx;
+    const url = req.url;
+    if (p.observes) {
+      (res as ServerResponse & Tagged)[START] = performance.now();
+      (res as ServerResponse & Tagged)[PIPELINE] = p;
+      res.once('close', onClose);
+    }
+    const socket = req.socket as IncomingMessage['socket'] | null;
+    p.begin(ctx, socket === null ? undefined : socket.remoteAddress, req.headers, url, conn?.proxyProtocol);
+    const head = req.method === 'HEAD';
+    if (!ctx.access!.allowed) {
+      sendStackResponse(res, p.denial(ctx), head);
+      return false;
+    }
+    const d = p.limit(ctx, req, url);
+    if (d === undefined) return true;
+    if (d instanceof Promise) return d.then((r) => finishLimit(p, ctx, res, r, head));
+    return finishLimit(p, ctx, res, d, head);
+  }
+
+  async update(policy: Policy): Promise<void> {
+    if (this.closed) throw new RealipError('ERR_REALIP_STACK_CLOSED', 'the stack is closed');
+    const next = await buildPipeline(policy, this.shared);
+    const previous = this.current;
+    this.current = next;
+    this.shared.reloadsApplied++;
+    // Requests that began on the previous pipeline finished their synchronous part already;
+    // give async (Redis) ones a moment before closing its stages.
+    setTimeout(() => void previous.close(), 1000).unref();
+  }
+
+  reloads(): PolicyReloadStats | undefined {
+    return this.watcher?.stats();
+  }
+
+  async metrics(): Promise<string> {
+    const registry = this.registry;
+    let text = registry === undefined ? '' : await registry.metrics();
+    const stats = this.watcher?.stats();
+    if (stats !== undefined) {
+      const prefix = this.current.policy.metrics?.prefix ?? 'realip_';
+      if (text !== '' && !text.endsWith('\n')) text += '\n';
+      text +=
+        `# HELP ${prefix}policy_reloads_total Policy file versions applied (success) or rejected (failure; the previous policy stayed).\n` +
+        `# TYPE ${prefix}policy_reloads_total counter\n` +
+        `${prefix}policy_reloads_total{result="success"} ${stats.reloads}\n` +
+        `${prefix}policy_reloads_total{result="failure"} ${stats.failures}\n`;
+    }
+    return text;
+  }
+
+  topClients(): unknown {
+    return this.current.topClients?.toJSON() ?? null;
+  }
+
+  ready(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    const p = this.current;
+    if (p.accessLog && p.logger) p.accessLog.flush(p.logger);
+    await p.close();
+    const owned = this.shared.ownedLogger;
+    try {
+      owned?.flushSync?.();
+    } catch {
+      // an async destination not ready yet: nothing to flush
+    }
+  }
+}
+
+function pinoLike(logger: LoggerLike): {
+  info(o: object, m?: string): void;
+  error(o: object, m?: string): void;
+} {
+  return {
+    info: (o, m) => logger.info(o, m),
+    error: (o, m) => (logger.error ? logger.error(o, m) : logger.warn(o, m)),
+  };
+}
+
+function newShared(options: StackOptions, requestLogger = false, dryRun = false): Shared {
+  return {
+    requestLogger,
+    dryRun,
+    options,
+    carry: createCarryOverMemoryStore(),
+    registry: options.registry,
+    logger: undefined,
+    ownedLogger: undefined,
+    geoModule: undefined,
+    metricsModule: undefined,
+    redisModule: undefined,
+    reloadFailures: 0,
+    reloadsApplied: 0,
+  };
+}
+
+/**
+ * Builds the whole stack from a validated policy (from `loadPolicyFile`, `parsePolicy` or
+ * `DEFAULT_POLICY`). Throws a `PolicyError` listing every stage's problems, with file positions
+ * when the policy came from a file.
+ *
+ * @example
+ * const stack = await createStack(await loadPolicyFile('policy.yaml'), { watch: 'policy.yaml' });
+ * http.createServer((req, res) => {
+ *   const go = stack.handle(req, res);   // false: a 403/429 was already sent
+ * });
+ */
+export async function createStack(policy: Policy, options: StackOptions = {}): Promise<PolicyStack> {
+  return createStackInternal(policy, options, false);
+}
+
+/** @internal Framework adapters: `requestLogger` logs to Fastify's `request.log` by default. */
+export async function createStackInternal(
+  policy: Policy,
+  options: StackOptions,
+  requestLogger: boolean,
+  dryRun = false,
+): Promise<PolicyStack> {
+  const shared = newShared(options, requestLogger, dryRun);
+  const stack = new Stack(await buildPipeline(policy, shared), shared);
+  if (options.watch !== undefined) stack.startWatching(options.watch);
+  return stack;
+}
+
+/** Formats a PolicyError for a console (one problem per line). */
+export function describeStackError(error: unknown): string {
+  if (error instanceof PolicyError) return error.issues.map(formatPolicyIssue).join('\n');
+  if (error instanceof ConfigError) return error.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+  return error instanceof Error ? error.message : String(error);
+}
+
+export { pathToString };

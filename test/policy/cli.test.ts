@@ -1,0 +1,115 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { run as check } from '../../src/cli/check.js';
+import { run as schema } from '../../src/cli/schema.js';
+import { policyJsonSchema } from '../../src/policy/index.js';
+
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((out += String(c)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((err += String(c)), true));
+  try {
+    return { code: await fn(), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('realip check', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'realip-cli-'));
+    await writeFile(join(dir, 'ok.yaml'), 'resolve:\n  trustedProxies: [10.0.0.0/8]\n');
+    await writeFile(join(dir, 'bad.yaml'), 'resolve:\n  trustedProxies: [10.0.0/8]\n  hopz: 1\n');
+    await writeFile(join(dir, 'stage.yaml'), 'version: 1\nresolve:\n  preset: aws-alb\n');
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('exits 0 and summarises a valid policy', async () => {
+    const r = await capture(() => check([join(dir, 'ok.yaml')]));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${join(dir, 'ok.yaml')}: OK`);
+    expect(r.out).toContain('resolve: trusts 10.0.0.0/8; reads x-forwarded-for');
+  });
+
+  it('exits 2 with every problem as file:line: path: message, and no stack trace', async () => {
+    const r = await capture(() => check([join(dir, 'bad.yaml')]));
+    expect(r.code).toBe(2);
+    const lines = r.err.trim().split('\n');
+    expect(lines[0]).toMatch(/bad\.yaml:2: resolve\.trustedProxies\[0\]: invalid address "10\.0\.0"/);
+    expect(lines[1]).toMatch(/bad\.yaml:3: resolve\.hopz: unknown key .*did you mean "hops"\?/);
+    expect(lines[2]).toMatch(/bad\.yaml: 2 problems$/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('checks several files; one bad file fails the run', async () => {
+    const r = await capture(() => check(['--quiet', join(dir, 'ok.yaml'), join(dir, 'bad.yaml')]));
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+  });
+
+  it('--json prints one object per file', async () => {
+    const r = await capture(() => check(['--json', join(dir, 'ok.yaml'), join(dir, 'bad.yaml')]));
+    const [ok, bad] = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(ok).toMatchObject({ valid: true, issues: [] });
+    expect(bad.valid).toBe(false);
+    expect(bad.issues[0]).toMatchObject({
+      line: 2,
+      path: 'resolve.trustedProxies[0]',
+      code: 'ERR_REALIP_CIDR_INVALID',
+    });
+  });
+
+  it.each([[[]], [['--nope', 'x.yaml']]])('exits 2 for bad arguments %j', async (argv) => {
+    const r = await capture(() => check(argv));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Usage: realip check');
+  });
+
+  it('builds the stages: a preset that needs your proxies fails at its line (unless --schema-only)', async () => {
+    const r = await capture(() => check([join(dir, 'stage.yaml')]));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /stage\.yaml:2: resolve\.trustedProxies: preset "aws-alb" needs the addresses of your own deployment/,
+    );
+    expect((await capture(() => check(['--schema-only', join(dir, 'stage.yaml')]))).code).toBe(0);
+  });
+
+  it('exits 2 for a missing file', async () => {
+    const r = await capture(() => check([join(dir, 'missing.yaml')]));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('missing.yaml: cannot read the policy file (ENOENT)');
+  });
+});
+
+describe('realip schema', () => {
+  it('prints the JSON Schema', async () => {
+    const r = await capture(() => schema([]));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual(policyJsonSchema());
+  });
+
+  it('writes it to --out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'realip-schema-'));
+    try {
+      const r = await capture(() => schema(['--out', join(dir, 's.json')]));
+      expect(r.code).toBe(0);
+      expect(JSON.parse(await readFile(join(dir, 's.json'), 'utf8'))).toEqual(policyJsonSchema());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 for an unknown option', async () => {
+    expect((await capture(() => schema(['--bogus']))).code).toBe(2);
+  });
+});
