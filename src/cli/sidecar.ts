@@ -9,9 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { createResolver } from '../core/resolve.js';
 import { createSidecar } from '../sidecar/sidecar.js';
-import { createResolveStack } from '../sidecar/default-stack.js';
 import { SIDECAR_DEFAULTS } from '../sidecar/options.js';
 import type { ListenAddress, SidecarEvent, SidecarOptions, SidecarStack } from '../sidecar/types.js';
 import type { RealipWarning } from '../types.js';
@@ -22,8 +20,9 @@ Runs the realip stack in front of the app in the same pod.
 
 Options:
   --upstream <url>                  the app, e.g. http://127.0.0.1:3000 (required; env REALIP_UPSTREAM)
-  --config <file>                   policy file (YAML or JSON); without it the built-in Local-mode
-                                    stack runs: no proxy trusted, the socket peer is the client
+  --config <file>                   policy file (YAML or JSON), hot-reloaded; without it the built-in
+                                    default policy runs: no proxy trusted (the socket peer is the
+                                    client), 10 r/s burst 20 per IP, access log, metrics
   --listen <addr>                   public listener (default [::]:${SIDECAR_DEFAULTS.listen.port})
   --admin-listen <addr|off>         /healthz /readyz /metrics /top-clients (default [::]:${SIDECAR_DEFAULTS.adminListen.port})
   --proxy-protocol                  require a PROXY protocol v1/v2 header on every public connection
@@ -112,29 +111,37 @@ function logWarning(w: RealipWarning): void {
 }
 
 // ================================================================================================
-// STACK SEAM: where the policy file's composed stack plugs in.
-// The policy helper provides `loadPolicyFile(path)` (validated policy, exit 2 on errors) and
-// `createStack(policy, ...)` (a SidecarStack) in src/policy. Until both exist this build refuses
-// --config rather than silently ignoring the allow/deny lists and limits a policy would add.
+// STACK SEAM: where the policy file's composed stack plugs in (src/policy: loadPolicyFile +
+// createStack). The policy entry is loaded only here, when the sidecar starts.
 // ================================================================================================
 async function loadPolicyStack(path: string): Promise<SidecarStack> {
-  const policy = (await import('../policy/index.js')) as Record<string, unknown>;
-  const load = policy.loadPolicyFile;
-  const create = policy.createStack;
-  if (typeof load !== 'function' || typeof create !== 'function') {
-    throw new ConfigError([
-      {
-        path: '--config',
-        message: `policy files are not supported by this build yet (src/policy has no loadPolicyFile/createStack); run without --config for the built-in Local-mode stack`,
-        code: 'ERR_REALIP_SIDECAR_NO_POLICY',
-      },
-    ]);
-  }
-  const loaded: unknown = await (load as (p: string) => unknown)(path);
-  return (await (create as (p: unknown, o: unknown) => unknown)(loaded, {
-    onWarning: logWarning,
-    watch: path, // hot reload of the policy itself (ConfigMap-safe; the old policy stays on errors)
-  })) as SidecarStack;
+  const { createStack, loadPolicyFile } = await import('../policy/index.js');
+  const policy = await loadPolicyFile(path);
+  // Hot reload of the policy itself (ConfigMap-safe; the old policy stays on errors).
+  return createStack(policy, { onWarning: logWarning, watch: path });
+}
+
+/**
+ * Without --config: the built-in default policy (Local mode, per-IP limit, embedded GeoIP when
+ * installed, access log, metrics), adjusted by --trusted-proxy, --header and --undeterminable.
+ */
+async function loadDefaultStack(b: {
+  readonly trustedProxies: readonly string[];
+  readonly header: string | undefined;
+  readonly undeterminable: 'deny' | 'allow';
+}): Promise<SidecarStack> {
+  const { createStack, defaultPolicy } = await import('../policy/index.js');
+  const base = defaultPolicy();
+  const policy = {
+    ...base,
+    resolve: {
+      ...base.resolve,
+      trustedProxies: [...b.trustedProxies],
+      ...(b.header === undefined ? {} : { header: b.header }),
+    },
+    access: { ...base.access, undeterminable: b.undeterminable },
+  };
+  return createStack(policy, { onWarning: logWarning });
 }
 // ======================================== END STACK SEAM ========================================
 
@@ -312,16 +319,7 @@ export async function run(argv: string[]): Promise<number> {
     if (args.config !== undefined) {
       stack = await loadPolicyStack(args.config);
     } else {
-      const b = args.builtin;
-      const resolver = createResolver(
-        {
-          trustedProxies: b.trustedProxies,
-          ...(b.header === undefined ? {} : { header: b.header }),
-          onWarning: logWarning,
-        },
-        { path: 'sidecar.resolve' },
-      );
-      stack = createResolveStack(resolver, { undeterminable: b.undeterminable });
+      stack = await loadDefaultStack(args.builtin);
     }
   } catch (error) {
     if (error instanceof ConfigError) return fail(error.message);
