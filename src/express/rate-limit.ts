@@ -5,7 +5,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { RealipError } from '../errors.js';
-import { appendListValue, ceilSeconds, rateLimitValue } from '../core/rate-limit/headers.js';
+import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
 import {
   createRateLimiter,
   type RateLimitDecision,
@@ -18,24 +18,6 @@ import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
 export interface RateLimitMiddleware {
   (req: Request, res: Response, next: NextFunction): void;
   readonly limiter: RateLimiter;
-}
-
-function writeHeaders(limiter: RateLimiter, res: Response, d: RateLimitDecision): void {
-  if (limiter.headers) {
-    res.setHeader(
-      'RateLimit-Policy',
-      appendListValue(res.getHeader('RateLimit-Policy'), d.plan.policyHeader),
-    );
-    res.setHeader(
-      'RateLimit',
-      appendListValue(res.getHeader('RateLimit'), rateLimitValue(d.plan, d.outcome)),
-    );
-  }
-  if (limiter.legacyHeaders) {
-    res.setHeader('X-RateLimit-Limit', d.limit);
-    res.setHeader('X-RateLimit-Remaining', d.remaining);
-    res.setHeader('X-RateLimit-Reset', ceilSeconds(d.resetMs));
-  }
 }
 
 function finish(
@@ -53,7 +35,7 @@ function finish(
     res.end(limiter.unavailableProblem());
     return;
   }
-  if (source !== 'open') writeHeaders(limiter, res, d);
+  if (source !== 'open') setRateLimitHeaders(res, d, limiter.headers, limiter.legacyHeaders);
   if (!d.limited) {
     next();
     return;

@@ -26,7 +26,7 @@ import { createIpLists, type ManagedIpLists } from '../core/lists.js';
 import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../core/rate-limit/limiter.js';
 import type { RateLimitStore } from '../core/rate-limit/store.js';
-import { appendListValue, ceilSeconds, rateLimitValue } from '../core/rate-limit/headers.js';
+import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
 import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
 import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
 import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
@@ -209,21 +209,7 @@ export class Pipeline {
       };
     }
     if (source !== 'open') {
-      if (limiter.headers) {
-        res.setHeader(
-          'RateLimit-Policy',
-          appendListValue(res.getHeader('RateLimit-Policy'), d.plan.policyHeader),
-        );
-        res.setHeader(
-          'RateLimit',
-          appendListValue(res.getHeader('RateLimit'), rateLimitValue(d.plan, d.outcome)),
-        );
-      }
-      if (limiter.legacyHeaders) {
-        res.setHeader('X-RateLimit-Limit', d.limit);
-        res.setHeader('X-RateLimit-Remaining', d.remaining);
-        res.setHeader('X-RateLimit-Reset', ceilSeconds(d.resetMs));
-      }
+      setRateLimitHeaders(res, d, limiter.headers, limiter.legacyHeaders);
     }
     if (!d.limited) return undefined;
     return {

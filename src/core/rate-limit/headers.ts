@@ -38,3 +38,45 @@ export function appendListValue(existing: unknown, value: string): string {
   if (existing === undefined || existing === null || existing === '') return value;
   return (Array.isArray(existing) ? existing.join(', ') : String(existing)) + ', ' + value;
 }
+
+/** Where rate-limit fields are written: Node's `ServerResponse` (and so Express's `res`) fits. */
+export interface HeaderTarget {
+  getHeader(name: string): unknown;
+  setHeader(name: string, value: string | number): unknown;
+}
+
+/** What a decision contributes to the response fields. */
+export interface HeaderFacts {
+  readonly plan: TierPlan & { readonly policyHeader: string };
+  readonly outcome: Outcome;
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetMs: number;
+}
+
+/**
+ * Writes the IETF `RateLimit-Policy` / `RateLimit` fields (appended to any an earlier limiter set)
+ * and, when asked, the legacy `X-RateLimit-*` fields.
+ */
+export function setRateLimitHeaders(
+  res: HeaderTarget,
+  d: HeaderFacts,
+  standard: boolean,
+  legacy: boolean,
+): void {
+  if (standard) {
+    res.setHeader(
+      'RateLimit-Policy',
+      appendListValue(res.getHeader('RateLimit-Policy'), d.plan.policyHeader),
+    );
+    res.setHeader(
+      'RateLimit',
+      appendListValue(res.getHeader('RateLimit'), rateLimitValue(d.plan, d.outcome)),
+    );
+  }
+  if (legacy) {
+    res.setHeader('X-RateLimit-Limit', d.limit);
+    res.setHeader('X-RateLimit-Remaining', d.remaining);
+    res.setHeader('X-RateLimit-Reset', ceilSeconds(d.resetMs));
+  }
+}
