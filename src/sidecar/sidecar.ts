@@ -50,6 +50,28 @@ class UpstreamFailure extends Error {
   ) {
     super(message);
   }
+
+  /** The app did not send response headers within `responseTimeoutMs`. */
+  static responseTimeout(): UpstreamFailure {
+    return new UpstreamFailure(
+      504,
+      'ERR_REALIP_UPSTREAM_TIMEOUT',
+      'response-timeout',
+      'the app did not answer in time',
+    );
+  }
+
+  /** Any error on the upstream request, as the failure the client is answered with. */
+  static from(err: Error): UpstreamFailure {
+    return err instanceof UpstreamFailure
+      ? err
+      : new UpstreamFailure(
+          502,
+          'ERR_REALIP_UPSTREAM_UNAVAILABLE',
+          (err as NodeJS.ErrnoException).code ?? 'error',
+          'the app could not be reached',
+        );
+  }
 }
 
 /** Creates the sidecar. Validates every option at once (ConfigError). */
@@ -253,14 +275,7 @@ class SidecarImpl implements Sidecar {
     let connectTimer: NodeJS.Timeout | undefined;
     let responseTimer: NodeJS.Timeout | undefined = setTimeout(() => {
       responseTimer = undefined;
-      upReq.destroy(
-        new UpstreamFailure(
-          504,
-          'ERR_REALIP_UPSTREAM_TIMEOUT',
-          'response-timeout',
-          'the app did not answer in time',
-        ),
-      );
+      upReq.destroy(UpstreamFailure.responseTimeout());
     }, o.responseTimeoutMs);
     upReq.once('socket', (socket: Socket) => {
       if (!socket.connecting) return;
@@ -326,15 +341,7 @@ class SidecarImpl implements Sidecar {
         this.dispatch(req, res, headers, hasBody, chunked, true);
         return;
       }
-      const failure =
-        err instanceof UpstreamFailure
-          ? err
-          : new UpstreamFailure(
-              502,
-              'ERR_REALIP_UPSTREAM_UNAVAILABLE',
-              (err as NodeJS.ErrnoException).code ?? 'error',
-              'the app could not be reached',
-            );
+      const failure = UpstreamFailure.from(err);
       if (res.writableEnded) return; // already answered (413) or finished
       this.counters.upstreamError(failure.kind);
       if (res.headersSent) {
@@ -461,14 +468,7 @@ class SidecarImpl implements Sidecar {
       setHost: false,
     });
     const timer = setTimeout(() => {
-      upReq.destroy(
-        new UpstreamFailure(
-          504,
-          'ERR_REALIP_UPSTREAM_TIMEOUT',
-          'response-timeout',
-          'the app did not answer in time',
-        ),
-      );
+      upReq.destroy(UpstreamFailure.responseTimeout());
     }, o.responseTimeoutMs);
     socket.once('close', () => {
       clearTimeout(timer);
@@ -516,15 +516,7 @@ class SidecarImpl implements Sidecar {
     });
     upReq.on('error', (err: Error) => {
       clearTimeout(timer);
-      const failure =
-        err instanceof UpstreamFailure
-          ? err
-          : new UpstreamFailure(
-              502,
-              'ERR_REALIP_UPSTREAM_UNAVAILABLE',
-              (err as NodeJS.ErrnoException).code ?? 'error',
-              'the app could not be reached',
-            );
+      const failure = UpstreamFailure.from(err);
       this.counters.upstreamError(failure.kind);
       if (socket.destroyed || !socket.writable) return;
       const res3 = new http.ServerResponse(req);
