@@ -161,6 +161,12 @@ export class HeaderScanner {
   str = '';
   start = 0;
   end = 0;
+  /**
+   * The entry's value when it is a plain dotted quad (what the strict `parseIpInto` accepts as
+   * IPv4: four parts of 1-3 digits, each <= 255, no leading zeros), read while the X-Forwarded-For
+   * scan looked for the comma; -1 otherwise (then parse the range). Forwarded entries: always -1.
+   */
+  v4 = -1;
 
   private src: HeaderValue = '';
   private raw = false;
@@ -303,12 +309,50 @@ export class HeaderScanner {
     const end = this.pos;
     const floor = end - (this.maxChars - this.chars);
     let p = end;
+    // While looking for the comma, read the entry as a dotted quad from the right (one pass
+    // instead of a scan and a parse): `value` collects finished parts, `part` the current one.
+    let value = 0;
+    let scale = 1;
+    let part = 0;
+    let mul = 1;
+    let digits = 0;
+    let dots = 0;
+    let lead = 0;
+    let plain = true;
+    let ows = false;
     while (p > 0) {
-      if (s.charCodeAt(p - 1) === 0x2c) break;
+      const c = s.charCodeAt(p - 1);
+      if (c === 0x2c) break;
       if (p <= floor) {
         this.chars += end - p;
         this.pos = p;
         return SCAN_CAP;
+      }
+      if (plain) {
+        if (c >= 0x30 && c <= 0x39) {
+          if (ows || digits === 3) plain = false;
+          else {
+            part += (c - 0x30) * mul;
+            mul *= 10;
+            digits++;
+            lead = c;
+          }
+        } else if (c === 0x2e) {
+          if (ows || digits === 0 || (digits > 1 && lead === 0x30) || part > 255 || dots === 3) {
+            plain = false;
+          } else {
+            value += part * scale;
+            scale *= 256;
+            part = 0;
+            mul = 1;
+            digits = 0;
+            dots++;
+          }
+        } else if (c === 0x20 || c === 0x09) {
+          ows = true; // leading OWS: only more of it may follow (to the left)
+        } else {
+          plain = false;
+        }
       }
       p--;
     }
@@ -317,6 +361,10 @@ export class HeaderScanner {
     if (p === 0) this.lineOpen = false;
     let start = p;
     while (start < end && isOws(s.charCodeAt(start))) start++;
+    this.v4 =
+      plain && dots === 3 && digits > 0 && !(digits > 1 && lead === 0x30) && part <= 255
+        ? value + part * scale
+        : -1;
     this.str = s;
     this.start = start;
     this.end = end;
@@ -412,6 +460,7 @@ export class HeaderScanner {
       while (i < e && (isOws(s.charCodeAt(i)) || s.charCodeAt(i) === 0x3b)) i++;
     }
     if (forStart < 0) return SCAN_BAD; // no `for`: the hop did not say who its client was
+    this.v4 = -1;
     if (forEscaped) {
       let out = '';
       for (let k = forStart; k < forEnd; k++) {

@@ -35,7 +35,7 @@ function hexDigit(c: number): number {
 }
 
 /** Parses dotted-quad IPv4 in `s[start, end)`; returns the uint32 value or -1. */
-function parseV4(s: string, start: number, end: number): number {
+export function parseV4(s: string, start: number, end: number): number {
   let value = 0;
   let part = 0;
   let digits = 0;

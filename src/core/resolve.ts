@@ -36,7 +36,16 @@ import {
   type HeaderInput,
   type HeaderValue,
 } from './headers.js';
-import { IPV4, NOT_IP, PARSE_LENIENT, PARSE_ZONE, formatIp, parseIpInto, type IpKind } from './ip.js';
+import {
+  IPV4,
+  NOT_IP,
+  PARSE_LENIENT,
+  PARSE_ZONE,
+  formatIp,
+  parseIpInto,
+  parseV4,
+  type IpKind,
+} from './ip.js';
 import { FORBIDDEN_HEADERS, PRESETS, PRESET_NAMES, type PresetSpec } from './presets.js';
 import {
   WRN_AMBIGUOUS_HEADER,
@@ -182,11 +191,12 @@ function parsePeer(s: string): IpKind {
     s.charCodeAt(4) === 0x66 &&
     s.charCodeAt(5) === 0x66
   ) {
-    // Strict parse (no port, no zone) of the tail: IPV4 means it is exactly a dotted quad.
-    const k = parseIpInto(s, 7, n, W, 0);
-    if (k === IPV4) {
+    // Strict dotted quad after the prefix (Node's dual-stack form): no other spelling to try.
+    const v = parseV4(s, 7, n);
+    if (v >= 0) {
+      W[0] = v;
       peerForm = 1;
-      return k;
+      return IPV4;
     }
   }
   const k = parseIpInto(s, 0, n, W, PARSE_ZONE);
@@ -203,7 +213,39 @@ function parsePeer(s: string): IpKind {
  */
 function parseEntry(s: string, a: number, b: number): IpKind {
   const k = parseIpInto(s, a, b, W, 0);
-  return k !== NOT_IP ? k : parseIpInto(s, a, b, W, PARSE_LENIENT);
+  if (k !== NOT_IP) {
+    // A plain dotted quad has its first dot within 4 characters; a mapped IPv6 spelling that
+    // parsed as IPv4 (`::ffff:192.0.2.1`) cannot, and still needs formatting.
+    entryStrict =
+      k === IPV4 &&
+      (s.charCodeAt(a + 1) === 0x2e || s.charCodeAt(a + 2) === 0x2e || s.charCodeAt(a + 3) === 0x2e);
+    return k;
+  }
+  entryStrict = false;
+  return parseIpInto(s, a, b, W, PARSE_LENIENT);
+}
+
+/** The entry the scanner just returned, into W: its dotted quad when it read one, else parsed. */
+function scannedEntry(sc: HeaderScanner): IpKind {
+  const v = sc.v4;
+  if (v >= 0) {
+    W[0] = v;
+    entryStrict = true;
+    return IPV4;
+  }
+  return parseEntry(sc.str, sc.start, sc.end);
+}
+
+/** True when the last entry read was a plain dotted quad (strict pass: no port, brackets, zone or IPv6 spelling). */
+let entryStrict = false;
+
+/**
+ * Canonical text of the entry `parseEntry` just read: a strictly parsed dotted quad is already
+ * canonical (digits and dots only, no leading zeros), so it is sliced without a second look.
+ */
+function entryText(s: string, a: number, b: number, kind: IpKind): string {
+  if (kind === IPV4 && entryStrict) return a === 0 && b === s.length ? s : s.slice(a, b);
+  return canonicalText(s, a, b, kind);
 }
 
 /** Canonical text of the address parsePeer just read (W still holds it). */
@@ -369,6 +411,11 @@ class ResolverCore {
   private readonly snatTotal = new Uint32Array(SNAT_BUCKETS);
   private readonly snatNode = new Uint32Array(SNAT_BUCKETS);
   private snatBucket = -1;
+  /** The last peer text examined and its verdicts (undefined peer: not a usable address). */
+  private lastRaw: string | undefined = undefined;
+  private lastPeer: string | undefined = undefined;
+  private lastTrusted = false;
+  private lastNode = false;
 
   constructor(c: Compiled, emitter: WarningEmitter) {
     this.trusts = c.matcher !== undefined;
@@ -406,21 +453,23 @@ class ResolverCore {
     if (typeof raw !== 'string') {
       return new ClientResolution(this, undefined, source, undefined, undefined, false, 'undefined-peer', undefined, undefined, false, undefined, source); // prettier-ignore
     }
-    const kind = parsePeer(raw);
-    if (!isUsable(kind, W)) {
+    // Behind a proxy most requests come from the same few peers (and keep-alive connections
+    // repeat theirs): the last peer's verdicts are reused when the same text arrives again.
+    if (raw !== this.lastRaw) this.examinePeer(raw);
+    const peer = this.lastPeer;
+    if (peer === undefined) {
       return new ClientResolution(this, undefined, source, undefined, undefined, false, 'invalid-peer', raw, undefined, false, undefined, source); // prettier-ignore
     }
-    const peer = peerText(raw, kind);
     let headers: HeaderInput = input.headers;
     if (headers === undefined || headers === null || typeof headers !== 'object') headers = EMPTY_HEADERS;
     const isRaw = Array.isArray(headers);
-    if (this.nodes !== undefined) this.observeSnat(this.nodes.hasParsed(kind, W));
+    if (this.nodes !== undefined) this.observeSnat(this.lastNode);
     if (!this.trusts) {
       if (this.hops === 0) {
         if (headerValue(headers, this.header, isRaw) !== undefined) this.warnUntrusted(peer);
         return new ClientResolution(this, peer, source, undefined, peer, true, 'no-trusted-proxies', raw, undefined, false, undefined, source); // prettier-ignore
       }
-    } else if (!this.matcher!.hasParsed(kind, W)) {
+    } else if (!this.lastTrusted) {
       if (headerValue(headers, this.header, isRaw) !== undefined) this.warnUntrusted(peer);
       return new ClientResolution(this, peer, source, undefined, peer, true, 'untrusted-peer', raw, undefined, false, undefined, source); // prettier-ignore
     }
@@ -466,6 +515,21 @@ class ResolverCore {
         );
     }
     return r;
+  }
+
+  /** Parses a peer address and records its verdicts in the `last*` fields. */
+  private examinePeer(raw: string): void {
+    const kind = parsePeer(raw);
+    if (isUsable(kind, W)) {
+      this.lastPeer = peerText(raw, kind);
+      this.lastTrusted = this.trusts && this.matcher!.hasParsed(kind, W);
+      this.lastNode = this.nodes !== undefined && this.nodes.hasParsed(kind, W);
+    } else {
+      this.lastPeer = undefined;
+      this.lastTrusted = false;
+      this.lastNode = false;
+    }
+    this.lastRaw = raw;
   }
 
   private warnUntrusted(peer: string): void {
@@ -564,14 +628,14 @@ class ResolverCore {
   ): ClientResolution {
     for (let n = 1; ; n++) {
       const code = sc.next();
-      const kind = code === SCAN_ENTRY ? parseEntry(sc.str, sc.start, sc.end) : NOT_IP;
+      const kind = code === SCAN_ENTRY ? scannedEntry(sc) : NOT_IP;
       if (!isUsable(kind, W)) {
         const reason: ResolutionReason =
           code === SCAN_END ? 'hops-short' : code === SCAN_CAP ? 'cap' : 'invalid-entry';
         if (trace !== undefined) this.traceStop(trace, code, n, sc, reason);
         return new ClientResolution(this, undefined, source, undefined, peer, false, reason, raw, hv, isRaw, undefined, source); // prettier-ignore
       }
-      const ip = canonicalText(sc.str, sc.start, sc.end, kind);
+      const ip = entryText(sc.str, sc.start, sc.end, kind);
       if (trace !== undefined) this.traceEntry(trace, n, sc, ip, n < this.hops ? 'hop' : 'hops-client');
       if (n === this.hops) {
         return new ClientResolution(this, ip, 'header', this.header, peer, true, 'hops', raw, hv, isRaw, undefined, source); // prettier-ignore
@@ -595,18 +659,18 @@ class ResolverCore {
     let lastB = peer.length;
     for (let n = 1; ; n++) {
       const code = sc.next();
-      const kind = code === SCAN_ENTRY ? parseEntry(sc.str, sc.start, sc.end) : NOT_IP;
+      const kind = code === SCAN_ENTRY ? scannedEntry(sc) : NOT_IP;
       if (!isUsable(kind, W)) {
         // The client is the last address reached: never a non-IP, never past the stop.
         return this.stopTrust(sc, code, n, peer, source, raw, hv, isRaw, lastS, lastA, lastB, trace);
       }
       if (!m.hasParsed(kind, W)) {
-        const ip = canonicalText(sc.str, sc.start, sc.end, kind);
+        const ip = entryText(sc.str, sc.start, sc.end, kind);
         if (trace !== undefined) this.traceEntry(trace, n, sc, ip, 'client');
         return new ClientResolution(this, ip, 'header', this.header, peer, true, 'untrusted-entry', raw, hv, isRaw, undefined, source); // prettier-ignore
       }
       if (trace !== undefined)
-        this.traceEntry(trace, n, sc, canonicalText(sc.str, sc.start, sc.end, kind), 'trusted');
+        this.traceEntry(trace, n, sc, entryText(sc.str, sc.start, sc.end, kind), 'trusted');
       lastS = sc.str;
       lastA = sc.start;
       lastB = sc.end;
@@ -640,7 +704,7 @@ class ResolverCore {
       return new ClientResolution(this, peer, source, undefined, peer, reason === 'no-header', reason, raw, hv, isRaw, undefined, source); // prettier-ignore
     }
     const k = parseEntry(lastS, lastA, lastB);
-    const ip = canonicalText(lastS, lastA, lastB, k);
+    const ip = entryText(lastS, lastA, lastB, k);
     return new ClientResolution(this, ip, 'header', this.header, peer, reason === 'all-trusted', reason, raw, hv, isRaw, undefined, source); // prettier-ignore
   }
 
