@@ -33,6 +33,7 @@ type Variant =
   | 'express-pino-http'
   | 'fastify-nolog'
   | 'fastify-realip'
+  | 'fastify-realip-controller'
   | 'fastify-own-one-line'
   | 'fastify-own-default';
 
@@ -42,6 +43,7 @@ const VARIANTS: Variant[] = [
   'express-pino-http',
   'fastify-nolog',
   'fastify-realip',
+  'fastify-realip-controller',
   'fastify-own-one-line',
   'fastify-own-default',
 ];
@@ -121,12 +123,15 @@ async function serve(variant: Variant, dest: string): Promise<void> {
     class OneLine extends LogController {
       override incomingRequest(): void {}
     }
+    const { accessLogController } = await import('../src/fastify/index.js');
     const logController =
       variant === 'fastify-own-default'
         ? new LogController()
         : variant === 'fastify-own-one-line'
           ? new OneLine()
-          : new LogController({ disableRequestLogging: true });
+          : variant === 'fastify-realip-controller'
+            ? accessLogController(LogController)
+            : new LogController({ disableRequestLogging: true });
     const app = Fastify({ loggerInstance: logger, logController });
     await app.register(
       fp(
@@ -255,6 +260,7 @@ async function main(): Promise<void> {
     const pairs: [Variant, Variant][] = [
       ['express-realip', 'express-pino-http'],
       ['fastify-realip', 'fastify-own-one-line'],
+      ['fastify-realip-controller', 'fastify-own-one-line'],
       ['fastify-realip', 'fastify-own-default'],
       ['express-realip', 'express-nolog'],
       ['express-pino-http', 'express-nolog'],

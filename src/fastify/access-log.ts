@@ -7,7 +7,8 @@
  * `Fastify({ logger, logController: new LogController({ disableRequestLogging: true }) })`
  * (Fastify >= 5.12; older 5.x: `disableRequestLogging: true`).
  */
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { RealipError } from '../errors.js';
 import fp from 'fastify-plugin';
 import { AccessLogInput, createAccessLog } from '../core/log.js';
 import type { AccessLog, AccessLogOptions, LoggerLike } from '../core/log.js';
@@ -70,3 +71,70 @@ export const accessLog = fp(plugin, {
   name: 'realip-access-log',
   dependencies: ['realip-client-ip'],
 });
+
+/** The part of Fastify's `LogController` class (Fastify >= 5.12) the controller extends. */
+export interface LogControllerClass {
+  new (options?: { disableRequestLogging?: boolean }): {
+    incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: unknown): void;
+    routeNotFound?(request: FastifyRequest, reply: FastifyReply, metadata?: unknown): void;
+    requestCompleted(error: unknown, request: FastifyRequest, reply: FastifyReply, metadata?: unknown): void;
+  };
+}
+
+/**
+ * Fastify's own request logging, replaced by realip's access line: a `LogController` for
+ * `Fastify({ logController })` that writes one realip line per request where Fastify writes its
+ * "request completed" line, and neither "incoming request" nor "Route ... not found" (Fastify's
+ * error logs, with stack traces, are kept). No hook is added (cheaper than the
+ * {@link accessLog} plugin's `onResponse` hook); lines go to `request.log` (with reqId) unless a
+ * `logger` is given. Pass Fastify's own class, so the controller is an instance of it whatever
+ * Fastify copy the app uses. Suppressed-line counts (`suppressStatuses`) are flushed on later
+ * writes; call `controller.accessLog.flush(logger)` at shutdown to write the last ones.
+ *
+ * @example
+ * import Fastify, { LogController } from 'fastify';
+ * import { accessLogController, clientIp } from 'realip/fastify';
+ * const app = Fastify({ logger: true, logController: accessLogController(LogController, { fieldStyle: 'otel' }) });
+ * await app.register(clientIp, { trustedProxies: ['10.0.0.0/8'] });
+ */
+export function accessLogController<C extends LogControllerClass>(
+  Base: C,
+  options: FastifyAccessLogOptions = {},
+): InstanceType<C> & { readonly accessLog: AccessLog } {
+  if (typeof Base !== 'function' || typeof Base.prototype?.requestCompleted !== 'function') {
+    throw new RealipError(
+      'ERR_REALIP_OPTION_INVALID',
+      "accessLogController: expected Fastify's LogController class as the first argument (import { LogController } from 'fastify'; Fastify >= 5.12)",
+    );
+  }
+  const { logger, ...rest } = options;
+  const log = createAccessLog(rest);
+  const input = new AccessLogInput();
+  class RealipLogController extends (Base as LogControllerClass) {
+    readonly accessLog = log;
+    override incomingRequest(): void {}
+    // The access line covers 404s; Fastify's error logs (stack traces) stay as they are.
+    override routeNotFound(): void {}
+    override requestCompleted(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+      const raw = request.raw;
+      const socket = raw.socket as typeof raw.socket | null;
+      input.method = request.method;
+      input.route = request.routeOptions.url;
+      input.url = raw.url;
+      input.statusCode =
+        error !== undefined && error !== null && reply.statusCode < 400 ? 500 : reply.statusCode;
+      input.durationMs = reply.elapsedTime;
+      input.remoteAddress = socket === null ? undefined : socket.remoteAddress;
+      input.remotePort = socket === null ? undefined : socket.remotePort;
+      input.context = request.realip ?? undefined;
+      input.headers = raw.headers;
+      input.aborted = !reply.raw.writableFinished;
+      log.write(input, logger ?? request.log, logger ?? request.server.log);
+      input.context = undefined;
+      input.headers = undefined;
+    }
+  }
+  return new RealipLogController({ disableRequestLogging: false }) as InstanceType<C> & {
+    readonly accessLog: AccessLog;
+  };
+}

@@ -1,7 +1,12 @@
 /** Fastify 5 adapters. One export line per stage. */
 import './augment.js';
 export {};
-export { accessLog, type FastifyAccessLogOptions } from './access-log.js';
+export {
+  accessLog,
+  accessLogController,
+  type FastifyAccessLogOptions,
+  type LogControllerClass,
+} from './access-log.js';
 export { clientIp, type FastifyClientIpOptions } from './client-ip.js';
 export { ipFilter, type FastifyAccessOptions } from './access.js';
 export { rateLimit, type RateLimitRouteOptions } from './rate-limit.js';

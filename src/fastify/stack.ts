@@ -25,12 +25,6 @@ import './augment.js';
 /** Options of the Fastify {@link realip} plugin: a policy plus stack options. */
 export type FastifyRealipOptions = Policy | { policy: Policy; options?: StackOptions };
 
-const START = Symbol('realip.fastify.start');
-
-interface Timed {
-  [START]?: number;
-}
-
 const STACKS = new WeakMap<object, PolicyStack>();
 
 /**
@@ -77,7 +71,6 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
     function realipStack(request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction): void {
       const p = stack.pipeline;
       const raw = request.raw;
-      (raw as typeof raw & Timed)[START] = performance.now();
       const ctx = new Context();
       request.realip = ctx;
       const socket = raw.socket as typeof raw.socket | null;
@@ -112,7 +105,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
           raw,
           reply.raw,
           request.realip ?? undefined,
-          (raw as typeof raw & Timed)[START] ?? performance.now(),
+          reply.elapsedTime, // Fastify times every request that has onResponse hooks
           request.routeOptions.url,
           raw.url,
           logger ?? request.log,

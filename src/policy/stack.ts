@@ -120,13 +120,6 @@ type GeoModule = typeof GeoEntry;
 type MetricsModule = typeof MetricsEntry;
 type RedisModule = typeof RedisEntry;
 
-const START = Symbol('realip.stack.start');
-const PIPELINE = Symbol('realip.stack.pipeline');
-
-interface Tagged {
-  [START]?: number;
-  [PIPELINE]?: Pipeline;
-}
 
 /** Input to {@link Pipeline.begin}, reused per call (fixed shape). */
 class StackInput implements ResolveInput {
@@ -237,12 +230,12 @@ export class Pipeline {
     return this.accessLog !== undefined || this.metrics !== undefined;
   }
 
-  /** Logs and counts one finished (or aborted) request. */
+  /** Logs and counts one finished (or aborted) request that took `durationMs`. */
   observe(
     req: IncomingMessage,
     res: ServerResponse,
     ctx: RealipContext | undefined,
-    startedAt: number,
+    durationMs: number,
     route: string | undefined,
     url: string | undefined,
     logger: LoggerLike | undefined,
@@ -256,7 +249,7 @@ export class Pipeline {
     input.route = route;
     input.url = url;
     input.statusCode = res.statusCode;
-    input.durationMs = performance.now() - startedAt;
+    input.durationMs = durationMs;
     const socket = req.socket as IncomingMessage['socket'] | null;
     input.remoteAddress = socket?.remoteAddress;
     input.remotePort = socket?.remotePort;
@@ -742,11 +735,13 @@ function finishLimit(
   return false;
 }
 
-function onClose(this: ServerResponse & Tagged): void {
-  const req = this.req as (IncomingMessage & { realip?: RealipContext }) | undefined;
-  const pipeline = this[PIPELINE];
-  if (req === undefined || pipeline === undefined) return;
-  pipeline.observe(req, this, req.realip, this[START] ?? performance.now(), undefined, req.url, undefined);
+/**
+ * Observes `res` when it closes. A closure per request rather than properties on `res`: adding
+ * properties to Node's (or Express's re-prototyped) response objects costs more than the closure.
+ */
+function observeOnClose(p: Pipeline, req: IncomingMessage, res: ServerResponse, ctx: RealipContext): void {
+  const startedAt = performance.now();
+  res.on('close', () => p.observe(req, res, ctx, performance.now() - startedAt, undefined, req.url, undefined));
 }
 
 class Stack implements PolicyStack {
@@ -793,11 +788,7 @@ class Stack implements PolicyStack {
     const ctx = new Context();
     req.realip = ctx;
     const url = req.url;
-    if (p.observes) {
-      (res as ServerResponse & Tagged)[START] = performance.now();
-      (res as ServerResponse & Tagged)[PIPELINE] = p;
-      res.once('close', onClose);
-    }
+    if (p.observes) observeOnClose(p, req, res, ctx);
     const socket = req.socket as IncomingMessage['socket'] | null;
     p.begin(ctx, socket === null ? undefined : socket.remoteAddress, req.headers, url, conn?.proxyProtocol);
     const head = req.method === 'HEAD';
