@@ -97,7 +97,7 @@ describe.each(FRAMEWORKS)('%s', (_name, express) => {
     expect(body.ip).toBe('127.0.0.2');
   });
 
-  it('routes mounted before the middleware keep Express\'s req.ip; mounted sub-apps see realip\'s', async () => {
+  it("routes mounted before the middleware keep Express's req.ip; mounted sub-apps see realip's", async () => {
     const app = express();
     app.set('trust proxy', false);
     app.get('/before', echo);
@@ -122,7 +122,7 @@ describe.each(FRAMEWORKS)('%s', (_name, express) => {
     expect(other.ip).toBe('127.0.0.3');
   });
 
-  it('a clientIp set by earlier middleware is replaced by realip\'s', async () => {
+  it("a clientIp set by earlier middleware is replaced by realip's", async () => {
     const app = express();
     app.use((req, _res, next) => {
       (req as { clientIp?: string }).clientIp = '198.51.100.1'; // e.g. request-ip's middleware
