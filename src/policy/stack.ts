@@ -120,7 +120,6 @@ type GeoModule = typeof GeoEntry;
 type MetricsModule = typeof MetricsEntry;
 type RedisModule = typeof RedisEntry;
 
-
 /** Input to {@link Pipeline.begin}, reused per call (fixed shape). */
 class StackInput implements ResolveInput {
   remoteAddress: string | undefined = undefined;
@@ -741,7 +740,9 @@ function finishLimit(
  */
 function observeOnClose(p: Pipeline, req: IncomingMessage, res: ServerResponse, ctx: RealipContext): void {
   const startedAt = performance.now();
-  res.on('close', () => p.observe(req, res, ctx, performance.now() - startedAt, undefined, req.url, undefined));
+  res.on('close', () =>
+    p.observe(req, res, ctx, performance.now() - startedAt, undefined, req.url, undefined),
+  );
 }
 
 class Stack implements PolicyStack {
