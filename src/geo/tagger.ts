@@ -425,12 +425,42 @@ class Slot {
   ) {
     this.db = db;
     this.initialType = db.metadata.databaseType;
+    this.hotShift = hotShiftFor(cacheSize);
+    this.hotKeys = new Float64Array(this.hotShift === 32 ? 0 : 2 ** (32 - this.hotShift));
+    this.hotValues = new Array<GeoInfo | undefined>(this.hotKeys.length);
     this.cache = this.newCache();
   }
 
   newCache(): LRUCache<number, GeoInfo> | undefined {
+    this.hotKeys.fill(-1);
+    this.hotValues.fill(undefined);
     return this.cacheSize > 0 ? new LRUCache<number, GeoInfo>({ max: this.cacheSize }) : undefined;
   }
+
+  /**
+   * A direct-mapped front for the record cache, by record offset: the records most traffic maps
+   * to (a country database has a few hundred) answer without the LRU's bookkeeping, which
+   * allocates per `get`. A collision only sends the lookup on to the LRU.
+   */
+  readonly hotShift: number;
+  readonly hotKeys: Float64Array;
+  readonly hotValues: (GeoInfo | undefined)[];
+}
+
+/**
+ * The front holds up to a quarter of the record cache's bound (at most 1,024 slots; none below a
+ * bound of 64), so the memory bound `cache` sets stays within 1.25x. Returns the hash shift
+ * (32: no front).
+ */
+function hotShiftFor(cacheSize: number): number {
+  let bits = 0;
+  while (bits < 10 && 2 ** (bits + 1) <= cacheSize / 4) bits++;
+  return cacheSize < 64 ? 32 : 32 - bits;
+}
+
+/** The front slot of a record offset (multiplicative hash: offsets cluster). */
+function hotSlot(offset: number, shift: number): number {
+  return Math.imul(offset, 0x9e3779b1) >>> shift;
 }
 
 /** Checks a (re)loaded database against what this slot expects. */
@@ -610,9 +640,20 @@ class Tagger implements GeoTagger {
     if (offset < 0) return undefined;
     const cache = slot.cache;
     if (cache !== undefined) {
+      const shift = slot.hotShift;
+      const h = shift === 32 ? -1 : hotSlot(offset, shift);
+      if (h >= 0 && slot.hotKeys[h] === offset) {
+        this.cacheHits++;
+        const v = slot.hotValues[h]!;
+        return v === NOTHING ? undefined : v;
+      }
       const hit = cache.get(offset);
       if (hit !== undefined) {
         this.cacheHits++;
+        if (h >= 0) {
+          slot.hotKeys[h] = offset;
+          slot.hotValues[h] = hit;
+        }
         return hit === NOTHING ? undefined : hit;
       }
     }
@@ -626,7 +667,14 @@ class Tagger implements GeoTagger {
       this.decodeErrors++;
       return undefined;
     }
-    if (cache !== undefined) cache.set(offset, info ?? NOTHING);
+    if (cache !== undefined) {
+      cache.set(offset, info ?? NOTHING);
+      if (slot.hotShift !== 32) {
+        const h = hotSlot(offset, slot.hotShift);
+        slot.hotKeys[h] = offset;
+        slot.hotValues[h] = info ?? NOTHING;
+      }
+    }
     return info;
   }
 

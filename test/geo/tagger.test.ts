@@ -271,6 +271,27 @@ describe('the record cache', () => {
     expect(t.stats().cacheMisses).toBe(128);
   });
 
+  it('the direct-mapped front answers like no cache at all, on records that collide in it (property)', async () => {
+    // 3,000 records through a 1,024-slot front (cache 4,096): collisions and refills every round.
+    const networks = Array.from({ length: 3000 }, (_, i) => ({
+      network: `30.${i >> 8}.${i & 255}.0/24`,
+      data: { country_code: i % 2 === 0 ? 'US' : 'DE', city: `c${i}` },
+    }));
+    const buffer = writeMmdb({ networks });
+    const cached = await tagger({ databases: { buffer }, cache: { records: 4096, addresses: 0 } });
+    const plain = await tagger({ databases: { buffer }, cache: 0 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3099 }), { minLength: 1, maxLength: 200 }), (ids) => {
+        for (const i of ids) {
+          const ip = `30.${i >> 8}.${i & 255}.7`;
+          expect(cached.tag(ip)).toEqual(plain.tag(ip));
+        }
+      }),
+      { numRuns: 200 },
+    );
+    expect(cached.stats().cacheHits).toBeGreaterThan(0);
+  });
+
   it('cache: 0 gives the same answers without caching', async () => {
     const a = await tagger({ databases: [countryPath, asnPath], cache: 0 });
     const c = await tagger({ databases: [countryPath, asnPath], cache: { records: 0, addresses: 100 } });
