@@ -18,8 +18,10 @@
  * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
  *          --only memory|http
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -93,11 +95,15 @@ async function serve(kind: string): Promise<void> {
   process.stdout.write(`PORT ${port}\n`);
 }
 
-function startChild(kind: string): Promise<{ child: ChildProcess; port: number }> {
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+/** wrk on CPU 1 and the servers on CPU 0 when both tools exist (else autocannon, unpinned). */
+const PINNED_WRK = has('wrk') && has('taskset') && cpus().length > 1;
+
+function startChild(kind: string, pin = false): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', kind], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const node = [process.execPath, '--import', 'tsx', self, '--serve', kind];
+  const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
+  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -190,14 +196,57 @@ interface AutocannonResult {
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
+/** The same 100,000 client IPs as the autocannon path, one per request, for wrk. */
+const WRK_SCRIPT = `
+local band, rshift = bit.band, bit.rshift
+local ips = {}
+for i = 0, 99999 do
+  ips[i + 1] = string.format("%d.%d.%d.%d", 11 + rshift(i, 16), band(rshift(i, 8), 255), band(i, 255), 1 + (i % 7))
+end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/", { ["X-Forwarded-For"] = ips[(n % 100000) + 1] })
+end
+`;
+
+function runWrk(port: number, script: string, duration: number, connections: number) {
+  const out = execFileSync(
+    'taskset',
+    [
+      '-c',
+      '1',
+      'wrk',
+      '-t1',
+      `-c${connections}`,
+      `-d${duration}s`,
+      '-s',
+      script,
+      `http://127.0.0.1:${port}/`,
+    ],
+    { encoding: 'utf8' },
+  );
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    total: Number(/(\d+) requests in/.exec(out)![1]),
+    non2xx,
+    errors: /Socket errors/.test(out) ? 1 : 0,
+  };
+}
+
 async function http(runs: number, duration: number, connections: number): Promise<string[]> {
-  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const useWrk = PINNED_WRK && opt('load', 'wrk') === 'wrk';
+  const autocannon = useWrk ? undefined : ((await import('autocannon' as string)).default as Autocannon);
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-rl-'));
+  const script = join(dir, 'xff.lua');
+  writeFileSync(script, WRK_SCRIPT);
   const ips: string[] = [];
   for (let i = 0; i < 100_000; i++) ips.push(`${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.${1 + (i % 7)}`);
   let n = 0;
   const kinds = ['express-ours', 'express-erl', 'fastify-ours', 'fastify-frl'];
   const servers = new Map<string, { child: ChildProcess; port: number }>();
-  for (const k of kinds) servers.set(k, await startChild(k));
+  for (const k of kinds) servers.set(k, await startChild(k, useWrk));
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const cpuPerReq = new Map<string, number[]>(kinds.map((k) => [k, []]));
   try {
@@ -206,20 +255,26 @@ async function http(runs: number, duration: number, connections: number): Promis
       const order = r % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
         const port = servers.get(k)!.port;
+        if (useWrk && r === 0) runWrk(port, script, 2, connections); // warm-up (JIT), not recorded
         const cpu0 = await cpuOf(port);
-        const res = await autocannon({
-          url: `http://127.0.0.1:${port}/`,
-          connections,
-          duration,
-          requests: [
-            {
-              setupRequest: (req: { headers?: Record<string, string> }) => {
-                req.headers = { ...req.headers, 'x-forwarded-for': ips[n++ % ips.length]! };
-                return req;
-              },
-            },
-          ],
-        });
+        const res = useWrk
+          ? (() => {
+              const w = runWrk(port, script, duration, connections);
+              return { requests: { average: w.rps, total: w.total }, non2xx: w.non2xx, errors: w.errors };
+            })()
+          : await autocannon!({
+              url: `http://127.0.0.1:${port}/`,
+              connections,
+              duration,
+              requests: [
+                {
+                  setupRequest: (req: { headers?: Record<string, string> }) => {
+                    req.headers = { ...req.headers, 'x-forwarded-for': ips[n++ % ips.length]! };
+                    return req;
+                  },
+                },
+              ],
+            });
         if (res.non2xx > 0 || res.errors > 0)
           throw new Error(`${k}: ${res.non2xx} non-2xx, ${res.errors} errors`);
         const cpu1 = await cpuOf(port);
@@ -233,8 +288,10 @@ async function http(runs: number, duration: number, connections: number): Promis
     }
   } finally {
     for (const s of servers.values()) s.child.kill();
+    rmSync(dir, { recursive: true, force: true });
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+  const perRun = (a: string, b: string) => median(rps.get(a)!.map((x, i) => x / rps.get(b)![i]!)).toFixed(3);
   const m = new Map(kinds.map((k) => [k, median(rps.get(k)!)]));
   const c = new Map(kinds.map((k) => [k, median(cpuPerReq.get(k)!)]));
   const cpuLine = (name: string, a: string, b: string, anchor: string) =>
@@ -245,7 +302,8 @@ async function http(runs: number, duration: number, connections: number): Promis
     cpuLine('Fastify', 'fastify-ours', 'fastify-frl', '@fastify/rate-limit'),
     `Express: realip ${Math.round(m.get('express-ours')!)} req/s vs express-rate-limit ${Math.round(m.get('express-erl')!)} req/s -> ratio ${(m.get('express-ours')! / m.get('express-erl')!).toFixed(3)}`,
     `Fastify: realip ${Math.round(m.get('fastify-ours')!)} req/s vs @fastify/rate-limit ${Math.round(m.get('fastify-frl')!)} req/s -> ratio ${(m.get('fastify-ours')! / m.get('fastify-frl')!).toFixed(3)}`,
-    `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100000 client IPs)`,
+    `Median of per-run ratios (each pair ran seconds apart): Express ${perRun('express-ours', 'express-erl')}, Fastify ${perRun('fastify-ours', 'fastify-frl')}`,
+    `(${useWrk ? 'wrk on CPU 1, servers on CPU 0' : 'autocannon, unpinned'}; median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100000 client IPs)`,
   ];
 }
 

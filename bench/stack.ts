@@ -4,9 +4,13 @@
  *   node --expose-gc --import tsx bench/stack.ts [--runs 5] [--duration 10] [--connections 50]
  *
  * Side by side, each server in its own child process (pinned to CPU 0 when `taskset` exists; the
- * load generator, autocannon, runs here, on the other CPUs), 5 interleaved runs, medians and ratios:
+ * load generator runs on CPU 1: wrk when installed, else autocannon from this process, which caps
+ * bare Fastify below its capacity: `--load autocannon` to force it), 5 interleaved runs, medians
+ * and ratios, and (wrk) the server's CPU time per request:
  *
  * - bare Express / bare Fastify: hello world, nothing else;
+ * - log-only: bare plus one pino line per request to the same kind of destination, nothing else
+ *   (the ceiling for any stack that must write that line);
  * - realip: `app.use(realip(policy))` / `fastify.register(realip, policy)` with the full stack:
  *   resolve (loopback trusted, X-Forwarded-For) + an allow-list of 1,000 CIDRs + GeoIP on the
  *   embedded @ip-location-db country MMDB + a memory rate limit (never reached) + one access-log
@@ -22,8 +26,8 @@
  * stacks alike). Targets (issue 5): realip >= 0.70 of bare Fastify and >= 0.85 of bare Express, and
  * >= 2x the anchor stack on Fastify and >= 1.5x on Express.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +125,24 @@ async function serve(kind: string, logFile: string): Promise<void> {
         }),
       );
     }
+    if (kind === 'express-logonly') {
+      // The floor under any stack with one access line per request: bare + that line, nothing else.
+      const log = pino(destination());
+      app.use((req, res, next) => {
+        const t0 = performance.now();
+        res.on('close', () =>
+          log.info(
+            {
+              ip: req.headers['x-forwarded-for'],
+              statusCode: res.statusCode,
+              responseTime: performance.now() - t0,
+            },
+            'request completed',
+          ),
+        );
+        next();
+      });
+    }
     app.get('/', (_req, res) => {
       res.send('ok');
     });
@@ -164,6 +186,20 @@ async function serve(kind: string, logFile: string): Promise<void> {
         done();
       });
     }
+    if (kind === 'fastify-logonly') {
+      const log = pino(destination());
+      app.addHook('onResponse', (request, reply, done) => {
+        log.info(
+          {
+            ip: request.headers['x-forwarded-for'],
+            statusCode: reply.statusCode,
+            responseTime: reply.elapsedTime,
+          },
+          'request completed',
+        );
+        done();
+      });
+    }
     app.get('/', async () => 'ok');
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
@@ -172,6 +208,51 @@ async function serve(kind: string, logFile: string): Promise<void> {
 }
 
 const HAS_TASKSET = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
+const HAS_WRK = spawnSync('sh', ['-c', 'command -v wrk']).status === 0;
+
+/** wrk's Lua script: the same 100,000 client IPs as clientIps(), one per request, in order. */
+const WRK_SCRIPT = `
+local band, rshift = bit.band, bit.rshift
+local ips = {}
+for i = 0, 99999 do
+  if i % 20 == 19 then
+    ips[i + 1] = string.format("150.%d.%d.%d", band(rshift(i, 8), 255), band(i, 255), 1 + (i % 250))
+  else
+    local k = i % ${CIDRS}
+    ips[i + 1] = string.format("%d.%d.%d.%d", 20 + rshift(k, 8), band(k, 255), band(rshift(i, 4), 255), 1 + (i % 250))
+  end
+end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/", { ["X-Forwarded-For"] = ips[(n % 100000) + 1] })
+end
+`;
+
+/** CPU time (user + system, all threads) of a process so far, in µs. */
+function cpuMicros(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000; // utime, stime in clock ticks (100 Hz)
+}
+
+interface Load {
+  rps: number;
+  requests: number;
+  non2xx: number;
+}
+
+function runWrk(port: number, script: string, duration: number, connections: number): Load {
+  const argv = ['-t1', `-c${connections}`, `-d${duration}s`, '-s', script, `http://127.0.0.1:${port}/`];
+  const [cmd, ...rest] =
+    HAS_TASKSET && cpus().length > 1 ? ['taskset', '-c', '1', 'wrk', ...argv] : ['wrk', ...argv];
+  const out = execFileSync(cmd!, rest, { encoding: 'utf8' });
+  if (/Socket errors/.test(out)) throw new Error(`wrk reported socket errors:\n${out}`);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
+    requests: Number(/(\d+) requests in/.exec(out)![1]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
 
 function startChild(kind: string, logFile: string): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
@@ -211,23 +292,29 @@ async function main(): Promise<void> {
     // The load generator on the other CPUs.
     spawnSync('taskset', ['-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
+  const useWrk = opt('load', HAS_WRK ? 'wrk' : 'autocannon') === 'wrk';
   const runs = Number(opt('runs', '5'));
   const duration = Number(opt('duration', '10'));
   const connections = Number(opt('connections', '50'));
-  const autocannon = (await import('autocannon' as string)).default as Autocannon;
+  const autocannon = useWrk ? undefined : ((await import('autocannon' as string)).default as Autocannon);
   const ips = clientIps();
   let n = 0;
   const kinds = [
     'express-bare',
+    'express-logonly',
     'express-realip',
     'express-anchor',
     'fastify-bare',
+    'fastify-logonly',
     'fastify-realip',
     'fastify-anchor',
   ];
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-stack-'));
   const servers = new Map<string, { child: ChildProcess; port: number }>();
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  const cpuPerRequest = new Map<string, number[]>(kinds.map((k) => [k, []]));
+  const script = join(dir, 'xff.lua');
+  writeFileSync(script, WRK_SCRIPT);
   const forbidden = new Map<string, number>();
   console.log(
     `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}${HAS_TASKSET ? ' (servers on CPU 0)' : ''}`,
@@ -238,7 +325,21 @@ async function main(): Promise<void> {
       // Interleaved, alternating order, so drift in machine load hits every server alike.
       const order = r % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
-        const res = await autocannon({
+        if (useWrk) {
+          const { child, port } = servers.get(k)!;
+          if (r === 0) runWrk(port, script, 2, connections); // warm-up (JIT), not recorded
+          const c0 = cpuMicros(child.pid!);
+          const load = runWrk(port, script, duration, connections);
+          const cpu = (cpuMicros(child.pid!) - c0) / load.requests;
+          rps.get(k)!.push(load.rps);
+          cpuPerRequest.get(k)!.push(cpu);
+          forbidden.set(k, load.non2xx);
+          process.stderr.write(
+            `  run ${r + 1} ${k}: ${Math.round(load.rps)} req/s, ${cpu.toFixed(1)} us CPU per request (${load.non2xx} non-2xx)\n`,
+          );
+          continue;
+        }
+        const res = await autocannon!({
           url: `http://127.0.0.1:${servers.get(k)!.port}/`,
           connections,
           duration,
@@ -266,16 +367,26 @@ async function main(): Promise<void> {
   }
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
   const m = (k: string) => median(rps.get(k)!);
+  const c = (k: string) => median(cpuPerRequest.get(k)!);
   const f = (x: number) => x.toFixed(2);
   const lines = [
     '',
-    `| server | median req/s |`,
-    `| --- | ---: |`,
-    ...kinds.map((k) => `| ${k} | ${Math.round(m(k))} |`),
+    `| server | median req/s | median server CPU per request |`,
+    `| --- | ---: | ---: |`,
+    ...kinds.map(
+      (k) =>
+        `| ${k} | ${Math.round(m(k))} | ${cpuPerRequest.get(k)!.length > 0 ? `${median(cpuPerRequest.get(k)!).toFixed(1)} us` : 'n/a'} |`,
+    ),
     '',
     `Express: realip / bare ${f(m('express-realip') / m('express-bare'))} (target >= 0.85); anchor / bare ${f(m('express-anchor') / m('express-bare'))}; realip / anchor ${f(m('express-realip') / m('express-anchor'))} (target >= 1.5)`,
     `Fastify: realip / bare ${f(m('fastify-realip') / m('fastify-bare'))} (target >= 0.70); anchor / bare ${f(m('fastify-anchor') / m('fastify-bare'))}; realip / anchor ${f(m('fastify-realip') / m('fastify-anchor'))} (target >= 2)`,
-    `(median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100,000 client IPs via a trusted hop, 95% allow-listed; non-2xx are the 5% outside the allow-list)`,
+    ...(cpuPerRequest.get('fastify-bare')!.length > 0
+      ? [
+          `By server CPU per request (bare / stack, what each keeps of bare's capacity): Express realip ${f(c('express-bare') / c('express-realip'))}, anchor ${f(c('express-bare') / c('express-anchor'))}, log-only ${f(c('express-bare') / c('express-logonly'))}; Fastify realip ${f(c('fastify-bare') / c('fastify-realip'))}, anchor ${f(c('fastify-bare') / c('fastify-anchor'))}, log-only ${f(c('fastify-bare') / c('fastify-logonly'))}`,
+        ]
+      : []),
+    `Floor set by the log line alone (bare + one pino line per request, nothing else): Express ${f(m('express-logonly') / m('express-bare'))}, Fastify ${f(m('fastify-logonly') / m('fastify-bare'))} of bare`,
+    `(${useWrk ? 'wrk, server CPU from /proc' : 'autocannon'}; median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100,000 client IPs via a trusted hop, 95% allow-listed; non-2xx are the 5% outside the allow-list)`,
   ];
   console.log(lines.join('\n'));
 }

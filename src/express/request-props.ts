@@ -16,18 +16,17 @@ import './augment.js';
 
 /** Marks a prototype that carries the accessors (a registered symbol: one per process, every copy). */
 const PATCHED = Symbol.for('realip.express.requestAccessors');
-/** Express's own `ip` getter, kept on the patched prototype for the fallback. */
-const ORIGINAL_IP = Symbol.for('realip.express.originalIp');
+/** On a context: the middleware that made it leaves `req.ip` to Express (`setReqIp: false`). */
+const KEEP_EXPRESS_IP = Symbol.for('realip.express.keepIp');
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
 interface Patched {
   [PATCHED]?: boolean;
-  [ORIGINAL_IP]?: (this: Request) => unknown;
 }
 
 interface WithContext {
-  realip?: Context | null;
+  realip?: (Context & { [KEEP_EXPRESS_IP]?: boolean }) | null;
 }
 
 function clientIpGetter(this: WithContext): string | undefined {
@@ -52,7 +51,6 @@ function patch(req: Request): boolean {
     if (d === undefined) continue;
     if (typeof d.get !== 'function' || d.configurable !== true) return false;
     const original = d.get as (this: Request) => unknown;
-    Object.defineProperty(o, ORIGINAL_IP, { value: original });
     Object.defineProperty(o, 'clientIp', {
       get: clientIpGetter,
       set(this: object, v: unknown) {
@@ -64,7 +62,9 @@ function patch(req: Request): boolean {
     Object.defineProperty(o, 'ip', {
       get(this: Request & WithContext): unknown {
         const c = this.realip;
-        if (c !== undefined && c !== null && c.resolution !== undefined) return c.resolution.ip;
+        if (c !== undefined && c !== null && c.resolution !== undefined && c[KEEP_EXPRESS_IP] !== true) {
+          return c.resolution.ip;
+        }
         return original.call(this);
       },
       set(this: object, v: unknown) {
@@ -92,16 +92,11 @@ export function attachContext(req: Request, ctx: Context, setReqIp: boolean): vo
     if (hasOwn.call(req, 'clientIp')) req.clientIp = ctx.resolution?.ip;
     if (setReqIp) {
       if (hasOwn.call(req, 'ip')) ownValue.call(req, 'ip', ctx.resolution?.ip);
+      const c = ctx as Context & { [KEEP_EXPRESS_IP]?: boolean };
+      if (c[KEEP_EXPRESS_IP] === true) c[KEEP_EXPRESS_IP] = false; // reused by a setReqIp: true stage
     } else {
-      // Accessors are shared: this middleware leaves `req.ip` to Express, per request.
-      const original = (proto as Patched)[ORIGINAL_IP]!;
-      Object.defineProperty(req, 'ip', {
-        get(this: Request) {
-          return original.call(this);
-        },
-        enumerable: true,
-        configurable: true,
-      });
+      // The accessors are shared: this middleware's contexts say "leave req.ip to Express".
+      (ctx as Context & { [KEEP_EXPRESS_IP]?: boolean })[KEEP_EXPRESS_IP] = true;
     }
     return;
   }

@@ -122,6 +122,20 @@ describe.each(FRAMEWORKS)('%s', (_name, express) => {
     expect(other.ip).toBe('127.0.0.3');
   });
 
+  it('setReqIp is per middleware: a later setReqIp: true stage takes req.ip back', async () => {
+    const app = express();
+    app.use(clientIp({ trustedProxies: TRUSTED, setReqIp: false, onWarning: () => {} }));
+    app.get('/first', echo);
+    app.use(clientIp({ trustedProxies: TRUSTED, onWarning: () => {} }));
+    app.get('/second', echo);
+    const port = await serve(app);
+    const h = { 'x-forwarded-for': '203.0.113.9' };
+    const first = (await get(port, '/first', '127.0.0.2', h)).json();
+    expect([first.clientIp, first.ip]).toEqual(['203.0.113.9', '127.0.0.2']);
+    const second = (await get(port, '/second', '127.0.0.2', h)).json();
+    expect([second.clientIp, second.ip]).toEqual(['203.0.113.9', '203.0.113.9']);
+  });
+
   it("a clientIp set by earlier middleware is replaced by realip's", async () => {
     const app = express();
     app.use((req, _res, next) => {
