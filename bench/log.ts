@@ -2,10 +2,12 @@
  * Access-log overhead through HTTP: realip's access log vs pino-http on Express, and vs Fastify's
  * own request logging reduced to one line per request.
  *
- *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32]
+ *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32] [--autocannon]
  *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
  *
- * Every server runs in its own child process (so autocannon does not share its event loop) and
+ * Load: wrk on CPU 1 with every server pinned to CPU 0 when wrk and taskset exist (else, or with
+ * `--autocannon`, autocannon from this process); the server's CPU time per request is reported too.
+ * Every server runs in its own child process (so the load generator does not share its event loop) and
  * writes one line per request to its own async pino file destination
  * (`pino.destination({ dest, sync: false })`, the same kind for every variant). Every app mounts the
  * same stub resolver stage that fills `req.realip`, so only the logging differs. Runs are
@@ -20,9 +22,10 @@
  * realip variant turns Fastify's lines off (`new LogController({ disableRequestLogging: true })`)
  * and logs through `request.log`. `fastify-own-default` (two lines) is shown for reference.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,15 +184,29 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function start(variant: Variant, dir: string): Promise<Server> {
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+/** wrk on CPU 1 and the servers on CPU 0 when both tools exist (else autocannon, unpinned). */
+const PINNED_WRK = has('wrk') && has('taskset') && cpus().length > 1;
+
+/** CPU time (user + system, all threads) of a process so far, in µs. */
+function cpuMicros(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000; // utime, stime in clock ticks (100 Hz)
+}
+
+async function start(variant: Variant, dir: string, pin: boolean): Promise<Server> {
   const dest = join(dir, `${variant}.log`);
-  const child = spawn(
+  const node = [
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', variant, dest],
-    {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
+    '--import',
+    'tsx',
+    fileURLToPath(import.meta.url),
+    '--serve',
+    variant,
+    dest,
+  ];
+  const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
+  const child = spawn(cmd!, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`${variant} exited with ${code}`)));
@@ -201,25 +218,47 @@ async function main(): Promise<void> {
   const runs = arg('runs', 5);
   const duration = arg('duration', 4);
   const connections = arg('connections', 32);
+  type Hit = { requests: { average: number; total: number }; errors: number; non2xx: number; cpu: number };
+  const useWrk = PINNED_WRK && process.argv.includes('--autocannon') === false;
   // autocannon ships no types; only the fields used here are declared.
-  const autocannon = (await import('autocannon' as string)).default as (opts: object) => Promise<{
-    requests: { average: number; total: number };
-    errors: number;
-    non2xx: number;
-  }>;
+  const autocannon = useWrk
+    ? undefined
+    : ((await import('autocannon' as string)).default as (opts: object) => Promise<Omit<Hit, 'cpu'>>);
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-'));
   const servers: Server[] = [];
   try {
-    for (const v of VARIANTS) servers.push(await start(v, dir));
+    for (const v of VARIANTS) servers.push(await start(v, dir, useWrk));
     const rps = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const cpuPerRequest = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     const requests = new Map<Variant, number>(VARIANTS.map((v) => [v, 0]));
-    const hit = (s: Server, seconds: number) =>
-      autocannon({
+    const hit = async (s: Server, seconds: number): Promise<Hit> => {
+      const c0 = cpuMicros(s.child.pid!);
+      if (useWrk) {
+        const out = execFileSync(
+          'taskset',
+          [
+            '-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`,
+            '-H', 'x-forwarded-for: 203.0.113.77, 172.16.5.4', '-H', 'user-agent: wrk',
+            `http://127.0.0.1:${s.port}/users/42`,
+          ],
+          { encoding: 'utf8' },
+        ); // prettier-ignore
+        const total = Number(/(\d+) requests in/.exec(out)![1]);
+        return {
+          requests: { average: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), total },
+          errors: /Socket errors/.test(out) ? 1 : 0,
+          non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+          cpu: (cpuMicros(s.child.pid!) - c0) / total,
+        };
+      }
+      const r = await autocannon!({
         url: `http://127.0.0.1:${s.port}/users/42`,
         connections,
         duration: seconds,
         headers: { 'x-forwarded-for': '203.0.113.77, 172.16.5.4', 'user-agent': 'autocannon' },
       });
+      return { ...r, cpu: (cpuMicros(s.child.pid!) - c0) / r.requests.total };
+    };
     // Warm-up: JIT every server.
     for (const s of servers) {
       const r = await hit(s, 1);
@@ -236,6 +275,7 @@ async function main(): Promise<void> {
       for (const s of order) {
         const r = await hit(s, duration);
         rps.get(s.variant)!.push(r.requests.average);
+        cpuPerRequest.get(s.variant)!.push(r.cpu);
         requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
         if (r.errors || r.non2xx) console.warn(`${s.variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
       }
@@ -276,17 +316,22 @@ async function main(): Promise<void> {
         `${v.padEnd(24)} ${String(Math.round(median(rps.get(v)!))).padStart(12)}   ${rps.get(v)!.map(Math.round).join(' ')}`,
       );
     }
+    console.log('\nvariant                  median server CPU per request');
+    for (const v of VARIANTS)
+      console.log(`${v.padEnd(24)} ${median(cpuPerRequest.get(v)!).toFixed(1).padStart(8)} us`);
     console.log(
-      '\nratio (a / b)                                   median of per-run ratios   ratio of medians',
+      '\nratio (a / b)                                   median of per-run ratios   ratio of medians   by CPU (b / a)',
     );
     for (const [a, b] of pairs) {
       const ra = rps.get(a)!;
       const rb = rps.get(b)!;
       const perRun = median(ra.map((x, i) => x / rb[i]!));
+      const byCpu = median(cpuPerRequest.get(b)!) / median(cpuPerRequest.get(a)!);
       console.log(
-        `${(a + ' / ' + b).padEnd(48)} ${perRun.toFixed(3).padStart(24)}   ${(median(ra) / median(rb)).toFixed(3).padStart(16)}`,
+        `${(a + ' / ' + b).padEnd(48)} ${perRun.toFixed(3).padStart(24)}   ${(median(ra) / median(rb)).toFixed(3).padStart(16)}   ${byCpu.toFixed(3).padStart(14)}`,
       );
     }
+    console.log(useWrk ? '(wrk on CPU 1, servers on CPU 0)' : '(autocannon, unpinned)');
   } finally {
     for (const s of servers) {
       s.child.send('exit');
