@@ -7,7 +7,8 @@
  *
  * Layout: the proxy under test is pinned to CPU 0 (taskset), the upstream and wrk to CPU 1.
  * Rounds are interleaved (A B C D, A B C D, ...) and medians reported with ratios.
- * Then memory: the sidecar's RSS after 1,000,000 and 2,000,000 distinct client IPs, driven through
+ * Then memory: the sidecar's RSS (as is, and after two forced full GCs through a SIGUSR2 preload,
+ * with heap used) after 1,000,000 and 2,000,000 distinct client IPs, driven through
  * a trusted hop's X-Forwarded-For (the sidecar trusts 127.0.0.1 for that phase).
  *
  * Environment: BENCH_ROUNDS (5), BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_IPS (2000000;
@@ -252,10 +253,39 @@ async function main(): Promise<void> {
 }
 
 /** RSS after N/2 and N distinct client IPs through a trusted hop's X-Forwarded-For. */
+/**
+ * A preload for the measured sidecar: on SIGUSR2 it runs two full GCs and writes
+ * process.memoryUsage() to a file, so retained memory is read apart from garbage in flight (RSS
+ * without a GC moves with V8's heap sizing and malloc arenas under load).
+ */
+const GC_PRELOAD = `import { writeFileSync } from 'node:fs';
+process.on('SIGUSR2', () => {
+  globalThis.gc(); globalThis.gc();
+  writeFileSync(process.env.REALIP_BENCH_MEM_FILE, JSON.stringify(process.memoryUsage()));
+});
+`;
+
+async function afterGc(pid: number, file: string): Promise<{ rss: number; heapUsed: number }> {
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 100));
+  const m = JSON.parse(readFileSync(file, 'utf8')) as { rss: number; heapUsed: number };
+  return { rss: m.rss / 2 ** 20, heapUsed: m.heapUsed / 2 ** 20 };
+}
+
 async function memory(upPort: number): Promise<void> {
   const port = await freePort();
   const admin = await freePort();
+  const memDir = mkdtempSync(join(tmpdir(), 'realip-bench-mem-'));
+  const preload = join(memDir, 'gc-on-signal.mjs');
+  const memFile = join(memDir, 'memory.json');
+  writeFileSync(preload, GC_PRELOAD);
+  process.env.REALIP_BENCH_MEM_FILE = memFile;
   const child = start(PROXY_CPU, process.execPath, [
+    '--expose-gc',
+    '--import',
+    preload,
     ...sidecarCmd,
     'sidecar',
     '--upstream',
@@ -296,23 +326,31 @@ async function memory(upPort: number): Promise<void> {
   };
   const started = Date.now();
   const before = rssMb(pid);
+  const beforeGc = await afterGc(pid, memFile);
   await drive(IPS / 2);
   await new Promise((r) => setTimeout(r, 1000));
   const half = rssMb(pid);
+  const halfGc = await afterGc(pid, memFile);
   await drive(IPS);
   await new Promise((r) => setTimeout(r, 1000));
   const full = rssMb(pid);
+  const fullGc = await afterGc(pid, memFile);
   agent.destroy();
-  console.log(`\nmemory (sidecar RSS, default policy, ${((Date.now() - started) / 1000).toFixed(0)} s):`);
-  console.log(`  at start                         ${before.toFixed(1)} MB`);
+  const row = (label: string, rss: number, gc: { rss: number; heapUsed: number }) =>
+    `  ${label.padEnd(30)} ${rss.toFixed(1).padStart(7)} MB   ${gc.rss.toFixed(1).padStart(7)} MB   ${gc.heapUsed.toFixed(1).padStart(6)} MB`;
+  const pct = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
+  console.log(`\nmemory (sidecar, default policy, ${((Date.now() - started) / 1000).toFixed(0)} s):`);
   console.log(
-    `  after ${(IPS / 2).toLocaleString('en').padStart(9)} distinct IPs      ${half.toFixed(1)} MB`,
+    `  ${''.padEnd(30)} ${'RSS'.padStart(10)}   ${'RSS after GC'.padStart(10)}   heap used after GC`,
   );
-  console.log(`  after ${IPS.toLocaleString('en').padStart(9)} distinct IPs      ${full.toFixed(1)} MB`);
+  console.log(row('at start', before, beforeGc));
+  console.log(row(`after ${(IPS / 2).toLocaleString('en')} distinct IPs`, half, halfGc));
+  console.log(row(`after ${IPS.toLocaleString('en')} distinct IPs`, full, fullGc));
   console.log(
-    `  growth second half: ${(((full - half) / half) * 100).toFixed(1)}% (target within 5%), under 256 MB: ${full < 256}`,
+    `  growth second half: RSS ${pct(half, full)}, RSS after GC ${pct(halfGc.rss, fullGc.rss)}, heap after GC ${pct(halfGc.heapUsed, fullGc.heapUsed)} (target within 5%); under 256 MB: ${full < 256}`,
   );
   await stop(child);
+  rmSync(memDir, { recursive: true, force: true });
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
