@@ -22,13 +22,13 @@
  * realip variant turns Fastify's lines off (`new LogController({ disableRequestLogging: true })`)
  * and logs through `request.log`. `fastify-own-default` (two lines) is shown for reference.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PINNED_WRK, cpuMicros, pinnedTo, runWrk } from './_wrk.js';
 
 type Variant =
   | 'express-nolog'
@@ -184,16 +184,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-/** wrk on CPU 1 and the servers on CPU 0 when both tools exist (else autocannon, unpinned). */
-const PINNED_WRK = has('wrk') && has('taskset') && cpus().length > 1;
-
-/** CPU time (user + system, all threads) of a process so far, in µs. */
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000; // utime, stime in clock ticks (100 Hz)
-}
-
 async function start(variant: Variant, dir: string, pin: boolean): Promise<Server> {
   const dest = join(dir, `${variant}.log`);
   const node = [
@@ -205,7 +195,7 @@ async function start(variant: Variant, dir: string, pin: boolean): Promise<Serve
     variant,
     dest,
   ];
-  const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
+  const [cmd, ...argv] = pin ? pinnedTo(0, node) : node;
   const child = spawn(cmd!, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
@@ -234,21 +224,16 @@ async function main(): Promise<void> {
     const hit = async (s: Server, seconds: number): Promise<Hit> => {
       const c0 = cpuMicros(s.child.pid!);
       if (useWrk) {
-        const out = execFileSync(
-          'taskset',
-          [
-            '-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`,
-            '-H', 'x-forwarded-for: 203.0.113.77, 172.16.5.4', '-H', 'user-agent: wrk',
-            `http://127.0.0.1:${s.port}/users/42`,
-          ],
-          { encoding: 'utf8' },
-        ); // prettier-ignore
-        const total = Number(/(\d+) requests in/.exec(out)![1]);
+        const w = runWrk(`http://127.0.0.1:${s.port}/users/42`, {
+          duration: seconds,
+          connections,
+          headers: ['x-forwarded-for: 203.0.113.77, 172.16.5.4', 'user-agent: wrk'],
+        });
         return {
-          requests: { average: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), total },
-          errors: /Socket errors/.test(out) ? 1 : 0,
-          non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-          cpu: (cpuMicros(s.child.pid!) - c0) / total,
+          requests: { average: w.rps, total: w.requests },
+          errors: w.socketErrors ? 1 : 0,
+          non2xx: w.non2xx,
+          cpu: (cpuMicros(s.child.pid!) - c0) / w.requests,
         };
       }
       const r = await autocannon!({

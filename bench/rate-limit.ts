@@ -18,11 +18,12 @@
  * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
  *          --only memory|http
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PINNED_WRK, pinnedTo, runWrk, xffScript } from './_wrk.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -95,14 +96,10 @@ async function serve(kind: string): Promise<void> {
   process.stdout.write(`PORT ${port}\n`);
 }
 
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-/** wrk on CPU 1 and the servers on CPU 0 when both tools exist (else autocannon, unpinned). */
-const PINNED_WRK = has('wrk') && has('taskset') && cpus().length > 1;
-
 function startChild(kind: string, pin = false): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--serve', kind];
-  const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
+  const [cmd, ...argv] = pin ? pinnedTo(0, node) : node;
   const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -197,42 +194,14 @@ interface AutocannonResult {
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
 /** The same 100,000 client IPs as the autocannon path, one per request, for wrk. */
-const WRK_SCRIPT = `
-local band, rshift = bit.band, bit.rshift
-local ips = {}
-for i = 0, 99999 do
-  ips[i + 1] = string.format("%d.%d.%d.%d", 11 + rshift(i, 16), band(rshift(i, 8), 255), band(i, 255), 1 + (i % 7))
-end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/", { ["X-Forwarded-For"] = ips[(n % 100000) + 1] })
-end
-`;
+const WRK_SCRIPT = xffScript(
+  100_000,
+  'ips[i + 1] = string.format("%d.%d.%d.%d", 11 + rshift(i, 16), band(rshift(i, 8), 255), band(i, 255), 1 + (i % 7))',
+);
 
-function runWrk(port: number, script: string, duration: number, connections: number) {
-  const out = execFileSync(
-    'taskset',
-    [
-      '-c',
-      '1',
-      'wrk',
-      '-t1',
-      `-c${connections}`,
-      `-d${duration}s`,
-      '-s',
-      script,
-      `http://127.0.0.1:${port}/`,
-    ],
-    { encoding: 'utf8' },
-  );
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    total: Number(/(\d+) requests in/.exec(out)![1]),
-    non2xx,
-    errors: /Socket errors/.test(out) ? 1 : 0,
-  };
+function wrkRun(port: number, script: string, duration: number, connections: number) {
+  const w = runWrk(`http://127.0.0.1:${port}/`, { script, duration, connections });
+  return { rps: w.rps, total: w.requests, non2xx: w.non2xx, errors: w.socketErrors ? 1 : 0 };
 }
 
 async function http(runs: number, duration: number, connections: number): Promise<string[]> {
@@ -255,11 +224,11 @@ async function http(runs: number, duration: number, connections: number): Promis
       const order = r % 2 === 0 ? kinds : [...kinds].reverse();
       for (const k of order) {
         const port = servers.get(k)!.port;
-        if (useWrk && r === 0) runWrk(port, script, 2, connections); // warm-up (JIT), not recorded
+        if (useWrk && r === 0) wrkRun(port, script, 2, connections); // warm-up (JIT), not recorded
         const cpu0 = await cpuOf(port);
         const res = useWrk
           ? (() => {
-              const w = runWrk(port, script, duration, connections);
+              const w = wrkRun(port, script, duration, connections);
               return { requests: { average: w.rps, total: w.total }, non2xx: w.non2xx, errors: w.errors };
             })()
           : await autocannon!({

@@ -26,11 +26,12 @@
  * stacks alike). Targets (issue 5): realip >= 0.70 of bare Fastify and >= 0.85 of bare Express, and
  * >= 2x the anchor stack on Fastify and >= 1.5x on Express.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CAN_PIN, cpuMicros, has, pinnedTo, runWrk, xffScript, type WrkResult } from './_wrk.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -207,57 +208,27 @@ async function serve(kind: string, logFile: string): Promise<void> {
   process.stdout.write(`PORT ${port}\n`);
 }
 
-const HAS_TASKSET = spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
-const HAS_WRK = spawnSync('sh', ['-c', 'command -v wrk']).status === 0;
-
 /** wrk's Lua script: the same 100,000 client IPs as clientIps(), one per request, in order. */
-const WRK_SCRIPT = `
-local band, rshift = bit.band, bit.rshift
-local ips = {}
-for i = 0, 99999 do
-  if i % 20 == 19 then
+const WRK_SCRIPT = xffScript(
+  100_000,
+  `if i % 20 == 19 then
     ips[i + 1] = string.format("150.%d.%d.%d", band(rshift(i, 8), 255), band(i, 255), 1 + (i % 250))
   else
     local k = i % ${CIDRS}
     ips[i + 1] = string.format("%d.%d.%d.%d", 20 + rshift(k, 8), band(k, 255), band(rshift(i, 4), 255), 1 + (i % 250))
-  end
-end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", "/", { ["X-Forwarded-For"] = ips[(n % 100000) + 1] })
-end
-`;
+  end`,
+);
 
-/** CPU time (user + system, all threads) of a process so far, in µs. */
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000; // utime, stime in clock ticks (100 Hz)
-}
-
-interface Load {
-  rps: number;
-  requests: number;
-  non2xx: number;
-}
-
-function runWrk(port: number, script: string, duration: number, connections: number): Load {
-  const argv = ['-t1', `-c${connections}`, `-d${duration}s`, '-s', script, `http://127.0.0.1:${port}/`];
-  const [cmd, ...rest] =
-    HAS_TASKSET && cpus().length > 1 ? ['taskset', '-c', '1', 'wrk', ...argv] : ['wrk', ...argv];
-  const out = execFileSync(cmd!, rest, { encoding: 'utf8' });
-  if (/Socket errors/.test(out)) throw new Error(`wrk reported socket errors:\n${out}`);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]),
-    requests: Number(/(\d+) requests in/.exec(out)![1]),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-  };
+function runWrkOn(port: number, script: string, duration: number, connections: number): WrkResult {
+  const r = runWrk(`http://127.0.0.1:${port}/`, { script, duration, connections });
+  if (r.socketErrors) throw new Error(`wrk reported socket errors on port ${port}`);
+  return r;
 }
 
 function startChild(kind: string, logFile: string): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
   const node = [process.execPath, '--import', 'tsx', self, '--serve', kind, '--log', logFile];
-  const [cmd, ...argv] = HAS_TASKSET && cpus().length > 1 ? ['taskset', '-c', '0', ...node] : node;
+  const [cmd, ...argv] = pinnedTo(0, node);
   const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
@@ -288,11 +259,11 @@ async function main(): Promise<void> {
     await serve(args[serveIdx + 1]!, opt('log', '/dev/null'));
     return;
   }
-  if (HAS_TASKSET && cpus().length > 1) {
+  if (CAN_PIN) {
     // The load generator on the other CPUs.
     spawnSync('taskset', ['-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
-  const useWrk = opt('load', HAS_WRK ? 'wrk' : 'autocannon') === 'wrk';
+  const useWrk = opt('load', has('wrk') ? 'wrk' : 'autocannon') === 'wrk';
   const runs = Number(opt('runs', '5'));
   const duration = Number(opt('duration', '10'));
   const connections = Number(opt('connections', '50'));
@@ -317,7 +288,7 @@ async function main(): Promise<void> {
   writeFileSync(script, WRK_SCRIPT);
   const forbidden = new Map<string, number>();
   console.log(
-    `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}${HAS_TASKSET ? ' (servers on CPU 0)' : ''}`,
+    `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}${CAN_PIN ? ' (servers on CPU 0)' : ''}`,
   );
   try {
     for (const k of kinds) servers.set(k, await startChild(k, join(dir, `${k}.log`)));
@@ -327,9 +298,9 @@ async function main(): Promise<void> {
       for (const k of order) {
         if (useWrk) {
           const { child, port } = servers.get(k)!;
-          if (r === 0) runWrk(port, script, 2, connections); // warm-up (JIT), not recorded
+          if (r === 0) runWrkOn(port, script, 2, connections); // warm-up (JIT), not recorded
           const c0 = cpuMicros(child.pid!);
-          const load = runWrk(port, script, duration, connections);
+          const load = runWrkOn(port, script, duration, connections);
           const cpu = (cpuMicros(child.pid!) - c0) / load.requests;
           rps.get(k)!.push(load.rps);
           cpuPerRequest.get(k)!.push(cpu);

@@ -9,7 +9,18 @@
  * trust every IPv4 client.
  */
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
-import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, ipToBigInt, parseIp, type IpKind } from './ip.js';
+import {
+  IPV4,
+  IPV6,
+  NOT_IP,
+  formatIpv4,
+  formatIpv6,
+  ipToBigInt,
+  isZoneChar,
+  parseIp,
+  parseV4,
+  type IpKind,
+} from './ip.js';
 
 /** Named ranges. `loopback`, `linklocal` and `uniquelocal` are exactly proxy-addr's (Express `trust proxy`). */
 export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -377,41 +388,6 @@ for (let c = 0; c < 6; c++) {
   HEX[0x41 + c] = 10 + c;
 }
 
-function isZoneChar(c: number): boolean {
-  // Same set as the parser in ip.ts: printable ASCII except `:/[]%,`.
-  return (
-    c > 0x20 && c < 0x7f && c !== 0x3a && c !== 0x2f && c !== 0x5b && c !== 0x5d && c !== 0x25 && c !== 0x2c
-  );
-}
-
-/** Strict dotted quad in `s[start, end)`: the uint32 value, or -1. */
-function quad(s: string, start: number, end: number): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  let leadingZero = false;
-  for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x30 && c <= 0x39) {
-      if (leadingZero) return -1;
-      if (digits === 0 && c === 0x30) leadingZero = true;
-      part = part * 10 + (c - 0x30);
-      if (++digits > 3 || part > 255) return -1;
-    } else if (c === 0x2e) {
-      if (digits === 0 || ++dots > 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      leadingZero = false;
-    } else {
-      return -1;
-    }
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + part;
-}
-
 /**
  * `parseIpInto(s, 0, s.length, out, PARSE_ZONE)` in a single pass over the string: the lookup
  * from an address string is dominated by parsing, and the general parser scans IPv6 addresses
@@ -425,7 +401,7 @@ export function parseAddress(s: string, out: Uint32Array): IpKind {
   for (let i = 0; i < len; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x2e) {
-      const v = quad(s, 0, len);
+      const v = parseV4(s, 0, len);
       if (v < 0) return NOT_IP;
       out[0] = v;
       return IPV4;
@@ -473,7 +449,7 @@ export function parseAddress(s: string, out: Uint32Array): IpKind {
         }
       }
       if (n > 6) return NOT_IP;
-      const q = quad(s, groupStart, stop);
+      const q = parseV4(s, groupStart, stop);
       if (q < 0) return NOT_IP;
       groups6[n++] = q >>> 16;
       groups6[n++] = q & 0xffff;

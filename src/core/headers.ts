@@ -144,6 +144,11 @@ function paramBit(s: string, start: number, end: number): number {
   return 0;
 }
 
+/** One part of a strict dotted quad read right to left: 1-3 digits, <= 255, no leading zero. */
+function isQuadPart(part: number, digits: number, leadingDigit: number): boolean {
+  return digits > 0 && part <= 255 && (digits === 1 || leadingDigit !== 0x30);
+}
+
 /**
  * A reusable right-to-left reader of one list header (X-Forwarded-For or Forwarded). Not
  * re-entrant: a resolver owns one and uses it synchronously. After `next()` returns
@@ -338,7 +343,7 @@ export class HeaderScanner {
             lead = c;
           }
         } else if (c === 0x2e) {
-          if (ows || digits === 0 || (digits > 1 && lead === 0x30) || part > 255 || dots === 3) {
+          if (ows || dots === 3 || !isQuadPart(part, digits, lead)) {
             plain = false;
           } else {
             value += part * scale;
@@ -361,10 +366,7 @@ export class HeaderScanner {
     if (p === 0) this.lineOpen = false;
     let start = p;
     while (start < end && isOws(s.charCodeAt(start))) start++;
-    this.v4 =
-      plain && dots === 3 && digits > 0 && !(digits > 1 && lead === 0x30) && part <= 255
-        ? value + part * scale
-        : -1;
+    this.v4 = plain && dots === 3 && isQuadPart(part, digits, lead) ? value + part * scale : -1;
     this.str = s;
     this.start = start;
     this.end = end;

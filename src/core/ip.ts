@@ -75,7 +75,7 @@ function isPort(s: string, start: number, end: number): boolean {
   return v <= 65535;
 }
 
-function isZoneChar(c: number): boolean {
+export function isZoneChar(c: number): boolean {
   // Printable ASCII except the characters that would make the zone ambiguous in URLs and lists.
   return (
     c > 0x20 && c < 0x7f && c !== 0x3a && c !== 0x2f && c !== 0x5b && c !== 0x5d && c !== 0x25 && c !== 0x2c

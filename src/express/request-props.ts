@@ -19,6 +19,8 @@ const PATCHED = Symbol.for('realip.express.requestAccessors');
 /** On a context: the middleware that made it leaves `req.ip` to Express (`setReqIp: false`). */
 const KEEP_EXPRESS_IP = Symbol.for('realip.express.keepIp');
 
+type MarkedContext = Context & { [KEEP_EXPRESS_IP]?: boolean };
+
 const hasOwn = Object.prototype.hasOwnProperty;
 
 interface Patched {
@@ -26,7 +28,7 @@ interface Patched {
 }
 
 interface WithContext {
-  realip?: (Context & { [KEEP_EXPRESS_IP]?: boolean }) | null;
+  realip?: MarkedContext | null;
 }
 
 function clientIpGetter(this: WithContext): string | undefined {
@@ -92,11 +94,11 @@ export function attachContext(req: Request, ctx: Context, setReqIp: boolean): vo
     if (hasOwn.call(req, 'clientIp')) req.clientIp = ctx.resolution?.ip;
     if (setReqIp) {
       if (hasOwn.call(req, 'ip')) ownValue.call(req, 'ip', ctx.resolution?.ip);
-      const c = ctx as Context & { [KEEP_EXPRESS_IP]?: boolean };
+      const c = ctx as MarkedContext;
       if (c[KEEP_EXPRESS_IP] === true) c[KEEP_EXPRESS_IP] = false; // reused by a setReqIp: true stage
     } else {
       // The accessors are shared: this middleware's contexts say "leave req.ip to Express".
-      (ctx as Context & { [KEEP_EXPRESS_IP]?: boolean })[KEEP_EXPRESS_IP] = true;
+      (ctx as MarkedContext)[KEEP_EXPRESS_IP] = true;
     }
     return;
   }

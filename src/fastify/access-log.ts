@@ -42,20 +42,7 @@ const plugin: FastifyPluginCallback<FastifyAccessLogOptions> = (fastify, options
   const root: LoggerLike = logger ?? fastify.log;
   fastify.decorate('realipAccessLog', log);
   fastify.addHook('onResponse', function realipAccessLog(request, reply, next) {
-    const raw = request.raw;
-    input.method = request.method;
-    input.route = request.routeOptions.url;
-    input.url = raw.url;
-    input.statusCode = reply.statusCode;
-    input.durationMs = reply.elapsedTime;
-    input.remoteAddress = raw.socket?.remoteAddress;
-    input.remotePort = raw.socket?.remotePort;
-    input.context = request.realip ?? undefined;
-    input.headers = raw.headers;
-    input.aborted = false;
-    log.write(input, logger ?? request.log, root);
-    input.context = undefined;
-    input.headers = undefined;
+    writeLine(log, input, request, reply, reply.statusCode, false, logger ?? request.log, root);
     next();
   });
   fastify.addHook('onClose', (_instance, next) => {
@@ -71,6 +58,34 @@ export const accessLog = fp(plugin, {
   name: 'realip-access-log',
   dependencies: ['realip-client-ip'],
 });
+
+/** Fills the reused input from a finished Fastify request and writes its line. */
+function writeLine(
+  log: AccessLog,
+  input: AccessLogInput,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  statusCode: number,
+  aborted: boolean,
+  logger: LoggerLike,
+  root: LoggerLike,
+): void {
+  const raw = request.raw;
+  const socket = raw.socket as typeof raw.socket | null | undefined;
+  input.method = request.method;
+  input.route = request.routeOptions.url;
+  input.url = raw.url;
+  input.statusCode = statusCode;
+  input.durationMs = reply.elapsedTime;
+  input.remoteAddress = socket?.remoteAddress;
+  input.remotePort = socket?.remotePort;
+  input.context = request.realip ?? undefined;
+  input.headers = raw.headers;
+  input.aborted = aborted;
+  log.write(input, logger, root);
+  input.context = undefined;
+  input.headers = undefined;
+}
 
 /** The part of Fastify's `LogController` class (Fastify >= 5.12) the controller extends. */
 export interface LogControllerClass {
@@ -116,22 +131,18 @@ export function accessLogController<C extends LogControllerClass>(
     // The access line covers 404s; Fastify's error logs (stack traces) stay as they are.
     override routeNotFound(): void {}
     override requestCompleted(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-      const raw = request.raw;
-      const socket = raw.socket as typeof raw.socket | null;
-      input.method = request.method;
-      input.route = request.routeOptions.url;
-      input.url = raw.url;
-      input.statusCode =
-        error !== undefined && error !== null && reply.statusCode < 400 ? 500 : reply.statusCode;
-      input.durationMs = reply.elapsedTime;
-      input.remoteAddress = socket === null ? undefined : socket.remoteAddress;
-      input.remotePort = socket === null ? undefined : socket.remotePort;
-      input.context = request.realip ?? undefined;
-      input.headers = raw.headers;
-      input.aborted = !reply.raw.writableFinished;
-      log.write(input, logger ?? request.log, logger ?? request.server.log);
-      input.context = undefined;
-      input.headers = undefined;
+      const status = error !== undefined && error !== null && reply.statusCode < 400 ? 500 : reply.statusCode;
+      const sink = logger ?? request.log;
+      writeLine(
+        log,
+        input,
+        request,
+        reply,
+        status,
+        !reply.raw.writableFinished,
+        sink,
+        logger ?? request.server.log,
+      );
     }
   }
   return new RealipLogController({ disableRequestLogging: false }) as InstanceType<C> & {

@@ -445,6 +445,18 @@ class Slot {
   readonly hotShift: number;
   readonly hotKeys: Float64Array;
   readonly hotValues: (GeoInfo | undefined)[];
+
+  /** The front slot of a record offset (multiplicative hash: offsets cluster), or -1 without a front. */
+  hotIndex(offset: number): number {
+    return this.hotShift === 32 ? -1 : Math.imul(offset, 0x9e3779b1) >>> this.hotShift;
+  }
+
+  /** Puts a record's answer in its front slot (no-op for -1). */
+  remember(h: number, offset: number, value: GeoInfo): void {
+    if (h < 0) return;
+    this.hotKeys[h] = offset;
+    this.hotValues[h] = value;
+  }
 }
 
 /**
@@ -456,11 +468,6 @@ function hotShiftFor(cacheSize: number): number {
   let bits = 0;
   while (bits < 10 && 2 ** (bits + 1) <= cacheSize / 4) bits++;
   return cacheSize < 64 ? 32 : 32 - bits;
-}
-
-/** The front slot of a record offset (multiplicative hash: offsets cluster). */
-function hotSlot(offset: number, shift: number): number {
-  return Math.imul(offset, 0x9e3779b1) >>> shift;
 }
 
 /** Checks a (re)loaded database against what this slot expects. */
@@ -639,21 +646,17 @@ class Tagger implements GeoTagger {
     const offset = db.lookup(kind, w);
     if (offset < 0) return undefined;
     const cache = slot.cache;
+    const h = cache === undefined ? -1 : slot.hotIndex(offset);
+    if (h >= 0 && slot.hotKeys[h] === offset) {
+      this.cacheHits++;
+      const v = slot.hotValues[h]!;
+      return v === NOTHING ? undefined : v;
+    }
     if (cache !== undefined) {
-      const shift = slot.hotShift;
-      const h = shift === 32 ? -1 : hotSlot(offset, shift);
-      if (h >= 0 && slot.hotKeys[h] === offset) {
-        this.cacheHits++;
-        const v = slot.hotValues[h]!;
-        return v === NOTHING ? undefined : v;
-      }
       const hit = cache.get(offset);
       if (hit !== undefined) {
         this.cacheHits++;
-        if (h >= 0) {
-          slot.hotKeys[h] = offset;
-          slot.hotValues[h] = hit;
-        }
+        slot.remember(h, offset, hit);
         return hit === NOTHING ? undefined : hit;
       }
     }
@@ -669,11 +672,7 @@ class Tagger implements GeoTagger {
     }
     if (cache !== undefined) {
       cache.set(offset, info ?? NOTHING);
-      if (slot.hotShift !== 32) {
-        const h = hotSlot(offset, slot.hotShift);
-        slot.hotKeys[h] = offset;
-        slot.hotValues[h] = info ?? NOTHING;
-      }
+      slot.remember(h, offset, info ?? NOTHING);
     }
     return info;
   }
