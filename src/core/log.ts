@@ -24,6 +24,7 @@ import { canonicalIp } from './ip.js';
 import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from './anonymize.js';
 import { createAnonymizer, REDACTED } from './anonymize.js';
 import type { HeavyHitters } from './heavy-hitters.js';
+import { createPinoLineWriter, PinoMessage } from './pino-line.js';
 
 /** What realip needs from a logger: pino, Fastify's `request.log` and most others fit. */
 export interface LoggerLike {
@@ -178,6 +179,13 @@ export interface AccessLogOptions extends Omit<AnonymizeOptions, 'anonymize'> {
    * @default true
    */
   path?: boolean;
+  /**
+   * Fields to leave out of request lines, by the names the chosen `fieldStyle` writes (e.g.
+   * `['network.peer.address', 'url.path']`). Every field costs serialisation and bytes on every
+   * request; drop the ones nobody reads. `suppressed` cannot be omitted.
+   * @default []
+   */
+  omit?: readonly string[];
   /**
    * A request header whose value is logged as `http.request.id` (e.g. `x-request-id`). Fastify lines
    * already carry `reqId`.
@@ -414,6 +422,9 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   const otel = fieldStyle !== 'ecs';
   const ecs = fieldStyle !== 'otel';
   const suppressSet = new Set(suppressStatuses);
+  // Request lines to pino loggers skip pino's generic serializer when the result is identical.
+  const pinoLine = createPinoLineWriter();
+  const pinoMessage = new PinoMessage(message);
 
   function keyIdField(): string | undefined {
     return mode === 'hmac' ? anonymize.keyId : undefined;
@@ -612,7 +623,27 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
       if (v !== undefined && headerIsAddress[i] && anonymized) v = anonymize.text(v);
       ev[headerKeys[i]!] = v;
     }
+    // Assigning undefined keeps the object's shape (a delete would not); pino skips undefined.
+    for (let i = 0; i < omitted.length; i++) ev[omitted[i]!] = undefined;
     return ev;
+  }
+
+  // The fields this style can write: every key is in build()'s object literal.
+  const omitted: string[] = [];
+  if (options.omit !== undefined) {
+    const known = Object.keys(build(new AccessLogInput())).filter((k) => k !== 'suppressed');
+    const omitIssues = new IssueCollector();
+    if (!Array.isArray(options.omit)) omitIssues.add(p('omit'), 'expected an array of field names');
+    else
+      options.omit.forEach((k, i) => {
+        if (typeof k === 'string' && known.includes(k)) omitted.push(k);
+        else
+          omitIssues.add(
+            joinPath(p('omit'), i),
+            `unknown field ${JSON.stringify(k)} for fieldStyle "${fieldStyle}"; expected one of ${known.join(', ')}`,
+          );
+      });
+    omitIssues.throwIfAny();
   }
 
   // --- flood suppression -----------------------------------------------------------------------
@@ -766,7 +797,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
       return;
     }
     if (suppressSet.has(status) && suppressOn) ev['suppressed'] = suppressedCount;
-    emitEnabled(logger, level, ev, message);
+    if (!pinoLine.write(logger, level, ev, pinoMessage)) emitEnabled(logger, level, ev, message);
   }
 
   return {
