@@ -650,6 +650,11 @@ export const logSchema = z
       .boolean()
       .optional()
       .meta({ description: 'Log `url.path` (never the query string).', default: true }),
+    omit: z.array(z.string().min(1)).optional().meta({
+      description:
+        'Fields to leave out of request lines, by the names the `fieldStyle` writes (e.g. `network.peer.address`); `suppressed` stays.',
+      default: [],
+    }),
     requestIdHeader: z
       .string()
       .regex(HEADER_TOKEN, 'expected an HTTP header name')

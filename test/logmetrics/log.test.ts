@@ -290,6 +290,69 @@ describe('headers', () => {
   });
 });
 
+describe('omit', () => {
+  it('leaves the named fields out of every line, in each style, through pino too', () => {
+    const ev = createAccessLog({ omit: ['network.peer.address', 'url.path', 'realip.source'] }).build(
+      input(FULL),
+    );
+    expect(ev['network.peer.address']).toBeUndefined();
+    expect(ev['url.path']).toBeUndefined();
+    expect(ev['realip.source']).toBeUndefined();
+    expect(ev['client.address']).toBe(CLIENT_V4);
+    expect(ev['http.route']).toBe('/users/:id');
+    const ecs = createAccessLog({ fieldStyle: 'ecs', omit: ['source.address', 'source.ip'] }).build(
+      input(FULL),
+    );
+    expect(ecs['source.address']).toBeUndefined();
+    expect(ecs['source.ip']).toBeUndefined();
+    expect(ecs['client.ip']).toBe(CLIENT_V4);
+    const lines: string[] = [];
+    const logger = pino({ base: undefined, timestamp: false }, { write: (l: string) => void lines.push(l) });
+    createAccessLog({ omit: ['network.peer.address', 'http.request.method', 'geo.country.iso_code'] }).write(
+      input(FULL),
+      logger,
+    );
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).not.toHaveProperty('network.peer.address');
+    expect(line).not.toHaveProperty('http.request.method');
+    expect(line).not.toHaveProperty('geo.country.iso_code');
+    expect(line['client.address']).toBe(CLIENT_V4);
+    expect(JSON.stringify(line)).not.toContain(PROXY_A);
+  });
+
+  it('applies to detail fields of denied lines and to logged headers', () => {
+    const log = createAccessLog({
+      omit: ['realip.access.rule', 'http.request.header.user-agent'],
+      headers: ['user-agent'],
+    });
+    const ev = log.build(input(context({ resolution: resolution({ ip: CLIENT_V4 }), access: DENIED })));
+    expect(ev['realip.decision']).toBe('denied');
+    expect(ev['realip.access.reason']).toBeDefined();
+    expect(ev['realip.access.rule']).toBeUndefined();
+    expect(ev['http.request.header.user-agent']).toBeUndefined();
+  });
+
+  it("unknown names (or another style's names, or suppressed) are errors that list the known ones", () => {
+    let err: unknown;
+    try {
+      createAccessLog(
+        { fieldStyle: 'ecs', omit: ['source.ip', 'network.peer.address', 'suppressed'] },
+        'log',
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const issues = (err as ConfigError).issues;
+    expect(issues.map((i) => i.path)).toEqual(['log.omit[1]', 'log.omit[2]']);
+    expect(issues[0]!.message).toContain('unknown field "network.peer.address" for fieldStyle "ecs"');
+    expect(issues[0]!.message).toContain('source.address');
+    expect(() => createAccessLog({ omit: 'url.path' as unknown as string[] })).toThrow(
+      /omit: expected an array/,
+    );
+  });
+});
+
 describe('anonymisation of every log field and explanations', () => {
   const RAW = [CLIENT_V4, CLIENT_V6, CLIENT_MAPPED_V4, PROXY_A, PROXY_B];
   const ctxs = [
