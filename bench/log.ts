@@ -3,6 +3,7 @@
  * own request logging reduced to one line per request.
  *
  *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32] [--autocannon]
+ *     [--only fastify-realip-controller,fastify-own-one-line]
  *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
  *
  * Load: wrk on CPU 1 with every server pinned to CPU 0 when wrk and taskset exist (else, or with
@@ -37,18 +38,38 @@ type Variant =
   | 'fastify-nolog'
   | 'fastify-realip'
   | 'fastify-realip-controller'
+  | 'fastify-realip-controller-omit'
   | 'fastify-own-one-line'
   | 'fastify-own-default';
 
-const VARIANTS: Variant[] = [
+const ALL_VARIANTS: Variant[] = [
   'express-nolog',
   'express-realip',
   'express-pino-http',
   'fastify-nolog',
   'fastify-realip',
   'fastify-realip-controller',
+  'fastify-realip-controller-omit',
   'fastify-own-one-line',
   'fastify-own-default',
+];
+
+// `--only a,b`: run just these variants (closer pairing on a noisy machine).
+const onlyAt = process.argv.indexOf('--only');
+const VARIANTS: Variant[] =
+  onlyAt >= 0 ? ALL_VARIANTS.filter((v) => process.argv[onlyAt + 1]!.split(',').includes(v)) : ALL_VARIANTS;
+
+/**
+ * `fastify-realip-controller-omit`: realip's line cut to Fastify's content (status and duration)
+ * plus the client address and the decision, through the `omit` option.
+ */
+const LIKE_FASTIFY = [
+  'network.peer.address',
+  'http.request.method',
+  'http.route',
+  'url.path',
+  'geo.country.iso_code',
+  'realip.source',
 ];
 
 function arg(name: string, fallback: number): number {
@@ -134,7 +155,9 @@ async function serve(variant: Variant, dest: string): Promise<void> {
           ? new OneLine()
           : variant === 'fastify-realip-controller'
             ? accessLogController(LogController)
-            : new LogController({ disableRequestLogging: true });
+            : variant === 'fastify-realip-controller-omit'
+              ? accessLogController(LogController, { omit: LIKE_FASTIFY })
+              : new LogController({ disableRequestLogging: true });
     const app = Fastify({ loggerInstance: logger, logController });
     await app.register(
       fp(
@@ -286,6 +309,7 @@ async function main(): Promise<void> {
       ['express-realip', 'express-pino-http'],
       ['fastify-realip', 'fastify-own-one-line'],
       ['fastify-realip-controller', 'fastify-own-one-line'],
+      ['fastify-realip-controller-omit', 'fastify-own-one-line'],
       ['fastify-realip', 'fastify-own-default'],
       ['express-realip', 'express-nolog'],
       ['express-pino-http', 'express-nolog'],
@@ -308,6 +332,7 @@ async function main(): Promise<void> {
       '\nratio (a / b)                                   median of per-run ratios   ratio of medians   by CPU (b / a)',
     );
     for (const [a, b] of pairs) {
+      if (!VARIANTS.includes(a) || !VARIANTS.includes(b)) continue;
       const ra = rps.get(a)!;
       const rb = rps.get(b)!;
       const perRun = median(ra.map((x, i) => x / rb[i]!));
