@@ -15,6 +15,7 @@ import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import {
   createStackInternal,
+  type HeaderTarget,
   type Pipeline,
   type PolicyStack,
   type StackOptions,
@@ -120,6 +121,22 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
   });
 }
 
+/**
+ * Rate-limit headers go through `reply.header()`, not `reply.raw.setHeader()`: a header set on the
+ * raw response makes Node's `writeHead()` take its slow path and re-set every one of Fastify's own
+ * headers through `setHeader()`. One reusable target (used synchronously), no allocation.
+ */
+class ReplyHeaders implements HeaderTarget {
+  reply: FastifyReply | undefined = undefined;
+  getHeader(name: string): string | number | string[] | undefined {
+    return this.reply!.getHeader(name);
+  }
+  setHeader(name: string, value: string | number | readonly string[]): void {
+    this.reply!.header(name, value);
+  }
+}
+const replyHeaders = new ReplyHeaders();
+
 function finish(
   p: Pipeline,
   ctx: Context,
@@ -127,7 +144,13 @@ function finish(
   d: RateLimitDecision,
   next: HookHandlerDoneFunction,
 ): void {
-  const stop = p.applyLimit(ctx, reply.raw, d);
+  replyHeaders.reply = reply;
+  let stop: StackResponse | undefined;
+  try {
+    stop = p.applyLimit(ctx, replyHeaders, d);
+  } finally {
+    replyHeaders.reply = undefined;
+  }
   if (stop === undefined) next();
   else send(reply, stop);
 }

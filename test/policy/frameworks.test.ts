@@ -130,10 +130,16 @@ describe('Fastify: fastify.register(realip, policy)', () => {
     await fastify.listen({ port: 0, host: '127.0.0.1' });
     const port = (fastify.server.address() as { port: number }).port;
 
-    expect((await get(port, '/', '127.0.0.10', { 'x-forwarded-for': '203.0.113.7' })).json()).toEqual({
+    const first = await get(port, '/', '127.0.0.10', { 'x-forwarded-for': '203.0.113.7' });
+    expect(first.json()).toEqual({
       clientIp: '203.0.113.7',
       tier: 'others',
     });
+    // Rate-limit headers sit beside Fastify's own (set through reply.header(), not the raw response).
+    expect(first.headers['ratelimit-policy']).toBeDefined();
+    expect(first.headers['ratelimit']).toMatch(/;r=\d+;t=\d+$/);
+    expect(first.headers['content-type']).toMatch(/^application\/json/);
+    expect(first.headers['content-length']).toBe(String(first.body.length));
     expect((await get(port, '/', '127.0.0.3', { 'x-forwarded-for': '203.0.113.7' })).json().clientIp).toBe(
       '127.0.0.3',
     );
