@@ -2,6 +2,7 @@
  * The composed stack through HTTP (issue 5, section 6(a)). Run:
  *
  *   node --expose-gc --import tsx bench/stack.ts [--runs 5] [--duration 10] [--connections 50]
+ *     [--framework express|fastify]
  *
  * Side by side, each server in its own child process (pinned to CPU 0 when `taskset` exists; the
  * load generator runs on CPU 1: wrk when installed, else autocannon from this process, which caps
@@ -270,6 +271,8 @@ async function main(): Promise<void> {
   const autocannon = useWrk ? undefined : ((await import('autocannon' as string)).default as Autocannon);
   const ips = clientIps();
   let n = 0;
+  // `--framework express|fastify`: one framework only, so compared servers run closer in time.
+  const framework = opt('framework', 'both');
   const kinds = [
     'express-bare',
     'express-logonly',
@@ -279,7 +282,7 @@ async function main(): Promise<void> {
     'fastify-logonly',
     'fastify-realip',
     'fastify-anchor',
-  ];
+  ].filter((k) => framework === 'both' || k.startsWith(framework + '-'));
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-stack-'));
   const servers = new Map<string, { child: ChildProcess; port: number }>();
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
@@ -340,6 +343,18 @@ async function main(): Promise<void> {
   const m = (k: string) => median(rps.get(k)!);
   const c = (k: string) => median(cpuPerRequest.get(k)!);
   const f = (x: number) => x.toFixed(2);
+  // Per-run ratios: both sides of a ratio ran seconds apart, so drift in machine speed cancels.
+  const perRun = (a: string, b: string) => median(rps.get(a)!.map((x, i) => x / rps.get(b)![i]!));
+  const byCpu = (a: string, b: string) => c(b) / c(a);
+  const fw = (name: string, key: string, targetBare: string, targetAnchor: string) =>
+    !kinds.includes(`${key}-bare`)
+      ? []
+      : [
+          `${name}: realip / bare ${f(m(`${key}-realip`) / m(`${key}-bare`))} (per-run median ${f(perRun(`${key}-realip`, `${key}-bare`))}, by CPU ${f(byCpu(`${key}-realip`, `${key}-bare`))}; target >= ${targetBare}); ` +
+            `anchor / bare ${f(m(`${key}-anchor`) / m(`${key}-bare`))}; ` +
+            `realip / anchor ${f(m(`${key}-realip`) / m(`${key}-anchor`))} (per-run median ${f(perRun(`${key}-realip`, `${key}-anchor`))}, by CPU ${f(byCpu(`${key}-realip`, `${key}-anchor`))}; target >= ${targetAnchor}); ` +
+            `log-only / bare ${f(m(`${key}-logonly`) / m(`${key}-bare`))} (by CPU ${f(byCpu(`${key}-logonly`, `${key}-bare`))}: the floor set by the one pino line)`,
+        ];
   const lines = [
     '',
     `| server | median req/s | median server CPU per request |`,
@@ -349,14 +364,8 @@ async function main(): Promise<void> {
         `| ${k} | ${Math.round(m(k))} | ${cpuPerRequest.get(k)!.length > 0 ? `${median(cpuPerRequest.get(k)!).toFixed(1)} us` : 'n/a'} |`,
     ),
     '',
-    `Express: realip / bare ${f(m('express-realip') / m('express-bare'))} (target >= 0.85); anchor / bare ${f(m('express-anchor') / m('express-bare'))}; realip / anchor ${f(m('express-realip') / m('express-anchor'))} (target >= 1.5)`,
-    `Fastify: realip / bare ${f(m('fastify-realip') / m('fastify-bare'))} (target >= 0.70); anchor / bare ${f(m('fastify-anchor') / m('fastify-bare'))}; realip / anchor ${f(m('fastify-realip') / m('fastify-anchor'))} (target >= 2)`,
-    ...(cpuPerRequest.get('fastify-bare')!.length > 0
-      ? [
-          `By server CPU per request (bare / stack, what each keeps of bare's capacity): Express realip ${f(c('express-bare') / c('express-realip'))}, anchor ${f(c('express-bare') / c('express-anchor'))}, log-only ${f(c('express-bare') / c('express-logonly'))}; Fastify realip ${f(c('fastify-bare') / c('fastify-realip'))}, anchor ${f(c('fastify-bare') / c('fastify-anchor'))}, log-only ${f(c('fastify-bare') / c('fastify-logonly'))}`,
-        ]
-      : []),
-    `Floor set by the log line alone (bare + one pino line per request, nothing else): Express ${f(m('express-logonly') / m('express-bare'))}, Fastify ${f(m('fastify-logonly') / m('fastify-bare'))} of bare`,
+    ...fw('Express', 'express', '0.85', '1.5'),
+    ...fw('Fastify', 'fastify', '0.70', '2'),
     `(${useWrk ? 'wrk, server CPU from /proc' : 'autocannon'}; median of ${runs} interleaved runs of ${duration} s, ${connections} connections, 100,000 client IPs via a trusted hop, 95% allow-listed; non-2xx are the 5% outside the allow-list)`,
   ];
   console.log(lines.join('\n'));
