@@ -137,7 +137,8 @@ export interface PinoLineWriter {
   /**
    * Writes `event` with `msg` at `level` if `logger` qualifies (see the module comment), returning
    * true; returns false (having written nothing) otherwise. The caller has checked that the level
-   * is enabled.
+   * is enabled. Event keys must contain a dot or be `suppressed` (realip's keys): serializers are
+   * checked for those names only.
    */
   write(logger: object, level: string, event: Bag, msg: Message): boolean;
 }
