@@ -24,7 +24,6 @@ import { canonicalIp } from './ip.js';
 import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from './anonymize.js';
 import { createAnonymizer, REDACTED } from './anonymize.js';
 import type { HeavyHitters } from './heavy-hitters.js';
-import { createPinoLineWriter, PinoMessage } from './pino-line.js';
 
 /** What realip needs from a logger: pino, Fastify's `request.log` and most others fit. */
 export interface LoggerLike {
@@ -422,9 +421,6 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   const otel = fieldStyle !== 'ecs';
   const ecs = fieldStyle !== 'otel';
   const suppressSet = new Set(suppressStatuses);
-  // Request lines to pino loggers skip pino's generic serializer when the result is identical.
-  const pinoLine = createPinoLineWriter();
-  const pinoMessage = new PinoMessage(message);
 
   function keyIdField(): string | undefined {
     return mode === 'hmac' ? anonymize.keyId : undefined;
@@ -797,7 +793,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
       return;
     }
     if (suppressSet.has(status) && suppressOn) ev['suppressed'] = suppressedCount;
-    if (!pinoLine.write(logger, level, ev, pinoMessage)) emitEnabled(logger, level, ev, message);
+    emitEnabled(logger, level, ev, message);
   }
 
   return {
