@@ -71,6 +71,15 @@ describe('createStack', () => {
     expect((error as PolicyError).issues[0]?.code).toBe('ERR_REALIP_PRESET_TRUST_REQUIRED');
   });
 
+  it('reports an unknown log.omit field at its line in the policy file', async () => {
+    const text = 'log:\n  omit:\n    - url.path\n    - client.adress\nmetrics: { enabled: false }\n';
+    await expect(
+      createStack(parsePolicy(text, { filename: 'p.yaml' }), { logger: silentLogger }),
+    ).rejects.toThrow(
+      /p\.yaml:4: log\.omit\[1\]: unknown field "client\.adress" for fieldStyle "otel"; expected one of client\.address, /,
+    );
+  });
+
   it('reports a missing secret from the environment', async () => {
     delete process.env.REALIP_TEST_NO_SUCH_KEY;
     const text =
