@@ -4,6 +4,8 @@
  *
  *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32] [--autocannon]
  *     [--only fastify-realip-controller,fastify-own-one-line]
+ *   BENCH_LOG_SINK=null ... : every variant logs to a stream that drops the lines (pino still builds
+ *     and serialises them): separates the cost of the line from the cost of writing it to a file.
  *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
  *
  * Load: wrk on CPU 1 with every server pinned to CPU 0 when wrk and taskset exist (else, or with
@@ -114,7 +116,12 @@ async function serve(variant: Variant, dest: string): Promise<void> {
     ctx.rateLimit = rateLimit;
     return ctx;
   };
-  const stream = pino.destination({ dest, sync: false });
+  const stream =
+    process.env.BENCH_LOG_SINK === 'null'
+      ? ({ write: () => true, flush: (cb: () => void) => cb() } as unknown as ReturnType<
+          typeof pino.destination
+        >)
+      : pino.destination({ dest, sync: false });
   const logger = pino({}, stream);
   let port: number;
   if (variant.startsWith('express')) {
@@ -298,7 +305,7 @@ async function main(): Promise<void> {
         s.child.once('message', () => resolve());
         s.child.send('flush');
       });
-      if (s.variant.endsWith('nolog')) continue;
+      if (s.variant.endsWith('nolog') || process.env.BENCH_LOG_SINK === 'null') continue;
       const lines = readFileSync(s.dest, 'utf8').split('\n').filter(Boolean);
       const sent = requests.get(s.variant)!;
       console.log(
