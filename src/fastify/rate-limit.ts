@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { RealipError } from '../errors.js';
-import { appendListValue, ceilSeconds, rateLimitValue } from '../core/rate-limit/headers.js';
+import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
 import {
   createRateLimiter,
   type RateLimitDecision,
@@ -17,6 +17,7 @@ import {
   type RateLimiter,
 } from '../core/rate-limit/limiter.js';
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import { ReplyHeaderTarget } from './reply-headers.js';
 
 /** Route-level override: any plugin option; unspecified ones are inherited from the plugin. */
 export type RateLimitRouteOptions = Partial<RateLimitOptions<FastifyRequest>>;
@@ -32,22 +33,11 @@ declare module 'fastify' {
   }
 }
 
+const headerTarget = new ReplyHeaderTarget();
+
 function writeHeaders(limiter: RateLimiter, reply: FastifyReply, d: RateLimitDecision): void {
-  if (limiter.headers) {
-    reply.header(
-      'ratelimit-policy',
-      appendListValue(reply.getHeader('ratelimit-policy'), d.plan.policyHeader),
-    );
-    reply.header(
-      'ratelimit',
-      appendListValue(reply.getHeader('ratelimit'), rateLimitValue(d.plan, d.outcome)),
-    );
-  }
-  if (limiter.legacyHeaders) {
-    reply.header('x-ratelimit-limit', d.limit);
-    reply.header('x-ratelimit-remaining', d.remaining);
-    reply.header('x-ratelimit-reset', ceilSeconds(d.resetMs));
-  }
+  setRateLimitHeaders(headerTarget.use(reply), d, limiter.headers, limiter.legacyHeaders);
+  headerTarget.release();
 }
 
 function finish(

@@ -15,13 +15,13 @@ import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import {
   createStackInternal,
-  type HeaderTarget,
   type Pipeline,
   type PolicyStack,
   type StackOptions,
   type StackResponse,
 } from '../policy/stack.js';
 import './augment.js';
+import { ReplyHeaderTarget } from './reply-headers.js';
 
 /** Options of the Fastify {@link realip} plugin: a policy plus stack options. */
 export type FastifyRealipOptions = Policy | { policy: Policy; options?: StackOptions };
@@ -121,21 +121,7 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
   });
 }
 
-/**
- * Rate-limit headers go through `reply.header()`, not `reply.raw.setHeader()`: a header set on the
- * raw response makes Node's `writeHead()` take its slow path and re-set every one of Fastify's own
- * headers through `setHeader()`. One reusable target (used synchronously), no allocation.
- */
-class ReplyHeaders implements HeaderTarget {
-  reply: FastifyReply | undefined = undefined;
-  getHeader(name: string): string | number | string[] | undefined {
-    return this.reply!.getHeader(name);
-  }
-  setHeader(name: string, value: string | number | readonly string[]): void {
-    this.reply!.header(name, value);
-  }
-}
-const replyHeaders = new ReplyHeaders();
+const headerTarget = new ReplyHeaderTarget();
 
 function finish(
   p: Pipeline,
@@ -144,12 +130,11 @@ function finish(
   d: RateLimitDecision,
   next: HookHandlerDoneFunction,
 ): void {
-  replyHeaders.reply = reply;
   let stop: StackResponse | undefined;
   try {
-    stop = p.applyLimit(ctx, replyHeaders, d);
+    stop = p.applyLimit(ctx, headerTarget.use(reply), d);
   } finally {
-    replyHeaders.reply = undefined;
+    headerTarget.release();
   }
   if (stop === undefined) next();
   else send(reply, stop);
