@@ -2,7 +2,7 @@
  * Shared by the HTTP benchmarks (the leading underscore keeps bench/run.mjs from running it): wrk
  * on CPU 1 with the servers on CPU 0, X-Forwarded-For scripts, and a process's CPU time.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
@@ -68,4 +68,26 @@ export function runWrk(
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     socketErrors: /Socket errors/.test(out),
   };
+}
+
+/**
+ * Starts a benchmark server: `argv` (a node command line) in a child process, pinned to CPU 0 when
+ * `pin` and pinning is possible, resolved with its port once it prints `PORT <n>`.
+ */
+export function startServer(
+  label: string,
+  argv: string[],
+  pin = true,
+): Promise<{ child: ChildProcess; port: number }> {
+  const [cmd, ...rest] = pin ? pinnedTo(0, argv) : argv;
+  const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /PORT (\d+)/.exec(buf);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${label} exited with ${code}`)));
+  });
 }

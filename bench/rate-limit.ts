@@ -18,12 +18,12 @@
  * Options: --keys N (default 1000000), --runs N (5), --duration S (5), --connections N (50),
  *          --only memory|http
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINNED_WRK, pinnedTo, runWrk, xffScript } from './_wrk.js';
+import { PINNED_WRK, runWrk, startServer, xffScript } from './_wrk.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -98,18 +98,7 @@ async function serve(kind: string): Promise<void> {
 
 function startChild(kind: string, pin = false): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
-  const node = [process.execPath, '--import', 'tsx', self, '--serve', kind];
-  const [cmd, ...argv] = pin ? pinnedTo(0, node) : node;
-  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /PORT (\d+)/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
-  });
+  return startServer(kind, [process.execPath, '--import', 'tsx', self, '--serve', kind], pin);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,12 +8,13 @@
  * order rotated each run, and the report is the server's CPU time per request (median) and what
  * removing each stage saves against the full stack (median of the per-run differences).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINNED_WRK, cpuMicros, pinnedTo, runWrk, xffScript } from './_wrk.js';
+import { PINNED_WRK, cpuMicros, runWrk, startServer } from './_wrk.js';
+import { HIGH, STACK_WRK_SCRIPT, allowList } from './_stack-load.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -21,15 +22,7 @@ const opt = (name: string, def: string): string => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
 };
 
-const CIDRS = 1000;
-const HIGH = 1_000_000_000;
 const VARIANTS = ['bare', 'logonly', 'full', 'no-log', 'no-ratelimit', 'no-geo', 'no-access', 'resolve-only'];
-
-function allowList(): string[] {
-  const out: string[] = [];
-  for (let k = 0; k < CIDRS; k++) out.push(`${20 + (k >> 8)}.${k & 255}.0.0/16`);
-  return out;
-}
 
 async function serve(framework: string, variant: string, logFile: string): Promise<void> {
   const { embeddedGeoDatabase, parsePolicy } = await import('../src/policy/index.js');
@@ -107,34 +100,22 @@ async function serve(framework: string, variant: string, logFile: string): Promi
   process.stdout.write(`PORT ${port}\n`);
 }
 
-const WRK_SCRIPT = xffScript(
-  100_000,
-  `if i % 20 == 19 then
-    ips[i + 1] = string.format("150.%d.%d.%d", band(rshift(i, 8), 255), band(i, 255), 1 + (i % 250))
-  else
-    local k = i % ${CIDRS}
-    ips[i + 1] = string.format("%d.%d.%d.%d", 20 + rshift(k, 8), band(k, 255), band(rshift(i, 4), 255), 1 + (i % 250))
-  end`,
-);
-
 function start(
   framework: string,
   variant: string,
   logFile: string,
 ): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
-  const node = [process.execPath, '--import', 'tsx', self, '--serve', framework, variant, logFile];
-  const [cmd, ...argv] = pinnedTo(0, node);
-  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /PORT (\d+)/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${variant} exited with ${code}`)));
-  });
+  return startServer(variant, [
+    process.execPath,
+    '--import',
+    'tsx',
+    self,
+    '--serve',
+    framework,
+    variant,
+    logFile,
+  ]);
 }
 
 const median = (a: number[]): number => {
@@ -150,7 +131,7 @@ async function main(): Promise<void> {
   const duration = Number(opt('duration', '8'));
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-stages-'));
   const script = join(dir, 'xff.lua');
-  writeFileSync(script, WRK_SCRIPT);
+  writeFileSync(script, STACK_WRK_SCRIPT);
   const servers = new Map<string, { child: ChildProcess; port: number }>();
   const cpu = new Map<string, number[]>(VARIANTS.map((v) => [v, []]));
   try {

@@ -27,42 +27,19 @@
  * stacks alike). Targets (issue 5): realip >= 0.70 of bare Fastify and >= 0.85 of bare Express, and
  * >= 2x the anchor stack on Fastify and >= 1.5x on Express.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CAN_PIN, cpuMicros, has, pinnedTo, runWrk, xffScript, type WrkResult } from './_wrk.js';
+import { CAN_PIN, cpuMicros, has, runWrk, startServer, type WrkResult } from './_wrk.js';
+import { HIGH, STACK_WRK_SCRIPT, allowList, clientIps } from './_stack-load.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
 };
-
-const HIGH = 1_000_000_000;
-const CIDRS = 1000;
-
-/** 1,000 /16s: 20.0.0.0/16 ... 23.231.0.0/16. */
-function allowList(): string[] {
-  const out: string[] = [];
-  for (let k = 0; k < CIDRS; k++) out.push(`${20 + (k >> 8)}.${k & 255}.0.0/16`);
-  return out;
-}
-
-/** 100,000 public client IPs, 95% inside the allow-list, spread over all its CIDRs. */
-function clientIps(): string[] {
-  const ips: string[] = [];
-  for (let i = 0; i < 100_000; i++) {
-    if (i % 20 === 19) {
-      ips.push(`150.${(i >> 8) & 255}.${i & 255}.${1 + (i % 250)}`); // outside: 403
-    } else {
-      const k = i % CIDRS;
-      ips.push(`${20 + (k >> 8)}.${k & 255}.${(i >> 4) & 255}.${1 + (i % 250)}`);
-    }
-  }
-  return ips;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Servers (child processes)
@@ -209,17 +186,6 @@ async function serve(kind: string, logFile: string): Promise<void> {
   process.stdout.write(`PORT ${port}\n`);
 }
 
-/** wrk's Lua script: the same 100,000 client IPs as clientIps(), one per request, in order. */
-const WRK_SCRIPT = xffScript(
-  100_000,
-  `if i % 20 == 19 then
-    ips[i + 1] = string.format("150.%d.%d.%d", band(rshift(i, 8), 255), band(i, 255), 1 + (i % 250))
-  else
-    local k = i % ${CIDRS}
-    ips[i + 1] = string.format("%d.%d.%d.%d", 20 + rshift(k, 8), band(k, 255), band(rshift(i, 4), 255), 1 + (i % 250))
-  end`,
-);
-
 function runWrkOn(port: number, script: string, duration: number, connections: number): WrkResult {
   const r = runWrk(`http://127.0.0.1:${port}/`, { script, duration, connections });
   if (r.socketErrors) throw new Error(`wrk reported socket errors on port ${port}`);
@@ -228,18 +194,7 @@ function runWrkOn(port: number, script: string, duration: number, connections: n
 
 function startChild(kind: string, logFile: string): Promise<{ child: ChildProcess; port: number }> {
   const self = fileURLToPath(import.meta.url);
-  const node = [process.execPath, '--import', 'tsx', self, '--serve', kind, '--log', logFile];
-  const [cmd, ...argv] = pinnedTo(0, node);
-  const child = spawn(cmd!, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /PORT (\d+)/.exec(buf);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
-  });
+  return startServer(kind, [process.execPath, '--import', 'tsx', self, '--serve', kind, '--log', logFile]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +243,7 @@ async function main(): Promise<void> {
   const rps = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const cpuPerRequest = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const script = join(dir, 'xff.lua');
-  writeFileSync(script, WRK_SCRIPT);
+  writeFileSync(script, STACK_WRK_SCRIPT);
   const forbidden = new Map<string, number>();
   console.log(
     `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}${CAN_PIN ? ' (servers on CPU 0)' : ''}`,
