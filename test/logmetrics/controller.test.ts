@@ -9,20 +9,12 @@ import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
 import { RealipError } from '../../src/errors.js';
 import { accessLogController, clientIp } from '../../src/fastify/index.js';
-import { Capture } from './fixtures.js';
+import { Capture, until } from './fixtures.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of closers) await c();
 });
-
-async function until(check: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function app(log: Capture, options: Parameters<typeof accessLogController>[1] = {}) {
   const controller = accessLogController(LogController, options);

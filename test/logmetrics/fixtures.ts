@@ -198,3 +198,12 @@ const stubPlugin: FastifyPluginCallback = (fastify, _opts, done) => {
 
 /** Stand-in for the Fastify resolver plugin (same name, so dependency checks pass). */
 export const stubStagesFastify = fp(stubPlugin, { fastify: '5.x', name: 'realip-client-ip' });
+
+/** Waits until `check()` holds (log lines are written after the response), failing after `ms`. */
+export async function until(check: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { accessLog as expressAccessLog, clientIp as expressClientIp } from '../../src/express/index.js';
 import { accessLog as fastifyAccessLog, clientIp as fastifyClientIp } from '../../src/fastify/index.js';
 import { createRealipMetrics, expressMetrics, fastifyMetrics } from '../../src/metrics/index.js';
-import { Capture, leaks } from './fixtures.js';
+import { Capture, leaks, until } from './fixtures.js';
 import { parsePrometheusText, valueOf } from './prom-text.js';
 
 const CLIENT = '198.51.100.23';
@@ -23,14 +23,6 @@ const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of closers) await c();
 });
-
-async function until(check: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const RESOLVE = { trustedProxies: ['127.0.0.1', '10.0.0.0/8'] };
 
