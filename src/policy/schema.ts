@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { IssueCollector } from '../errors.js';
 import { compileRanges, type IpRule } from '../core/cidr.js';
 import { parsePath } from './errors.js';
+import { parseRedisNode } from './redis-connect.js';
 
 /** Provider presets known to the resolver. */
 export const PRESET_NAMES = [
@@ -451,6 +452,19 @@ const tierSchema = z
   })
   .meta({ description: 'A tier: which clients, and their limits. First match wins.' });
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  error: 'not an environment variable name (expected letters, digits and _)',
+});
+
+const redisNodes = z
+  .array(
+    z.string().refine((s) => parseRedisNode(s) !== undefined, {
+      error: 'not a host:port (expected e.g. redis-sentinel:26379, 10.0.0.5:6379 or [fd00::5]:6379)',
+    }),
+  )
+  .min(1)
+  .max(64);
+
 export const rateLimitSchema = z
   .strictObject({
     tiers: z.array(tierSchema).min(1).max(64).meta({
@@ -465,16 +479,54 @@ export const rateLimitSchema = z
     redis: z
       .strictObject({
         url: z.string().min(1).optional().meta({
-          description: 'Redis URL (`redis://host:6379/0`). Prefer `urlEnv` for URLs holding a password.',
+          description:
+            'One Redis server by URL (`redis://host:6379/0`, `rediss://` for TLS). Prefer `urlEnv` for URLs holding a password.',
         }),
-        urlEnv: z
-          .string()
-          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+        urlEnv: envName
           .optional()
           .meta({ description: 'Read the Redis URL from this environment variable.' }),
+        sentinels: redisNodes.optional().meta({
+          description:
+            'Redis Sentinel: the Sentinels to ask for the master of group `name` (`host:port`, e.g. `redis-sentinel:26379`). Failovers are followed.',
+          examples: [['redis-node-0.redis-headless:26379', 'redis-node-1.redis-headless:26379']],
+        }),
+        name: z
+          .string()
+          .min(1)
+          .max(256)
+          .optional()
+          .meta({
+            description: 'The Sentinel master group name (with `sentinels`).',
+            examples: ['mymaster'],
+          }),
+        db: z.int().min(0).max(1_000_000).optional().meta({
+          description: 'Database number (with `sentinels`; a URL names its own, a Cluster has only 0).',
+          default: 0,
+        }),
+        cluster: redisNodes.optional().meta({
+          description:
+            'Redis Cluster: some of its nodes (`host:port`); the client discovers the rest. Keys of one request share a hash slot.',
+          examples: [['redis-cluster-0.redis-cluster-headless:6379']],
+        }),
+        username: z.string().min(1).max(256).optional().meta({
+          description: 'ACL user name for the Redis servers (with `sentinels` or `cluster`).',
+        }),
+        passwordEnv: envName.optional().meta({
+          description:
+            "Read the Redis servers' password from this environment variable (with `sentinels` or `cluster`).",
+        }),
+        sentinelUsername: z.string().min(1).max(256).optional().meta({
+          description: 'ACL user name for the Sentinels, when they require one.',
+        }),
+        sentinelPasswordEnv: envName.optional().meta({
+          description: "Read the Sentinels' password from this environment variable, when they require one.",
+        }),
       })
       .optional()
-      .meta({ description: 'Redis connection (with `store: redis`).' }),
+      .meta({
+        description:
+          'Redis connection (with `store: redis`): exactly one of `url`, `urlEnv`, `sentinels` (with `name`) or `cluster`.',
+      }),
     prefix: z.string().max(64).optional().meta({
       description: "Prefix of this policy's store keys; limiters sharing one store need distinct prefixes.",
       default: '',

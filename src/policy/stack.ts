@@ -43,6 +43,15 @@ import { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-s
 import { PolicyError, formatPolicyIssue, parsePath, pathToString, type PolicyIssue } from './errors.js';
 import { geoDatabasePath, EMBEDDED_GEO_PACKAGE } from './files.js';
 import { policySource } from './parse.js';
+import {
+  createRedisConnection,
+  parseRedisNode,
+  waitReady,
+  closeRedis,
+  type IoredisModule,
+  type RedisClientLike,
+  type RedisConnectionSpec,
+} from './redis-connect.js';
 import type { Policy } from './schema.js';
 import { watchPolicyFile, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
 
@@ -267,36 +276,11 @@ export class Pipeline {
     this.access.close();
     this.metrics?.close();
     if (this.limiter !== undefined) await this.limiter.close();
-    for (const r of this.ownedRedis) await r.quit().catch(() => r.disconnect());
+    for (const r of this.ownedRedis) await closeRedis(r);
   }
 }
 
 const EMPTY: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
-
-/** The part of an ioredis client the stack manages. */
-interface RedisClientLike {
-  status: string;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  once(event: string, listener: (...args: unknown[]) => void): unknown;
-  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
-  quit(): Promise<unknown>;
-  disconnect(): void;
-}
-
-/** Waits until the client is ready, or `ms` passed (then requests use `storeFailure` until it is). */
-function waitReady(c: RedisClientLike, ms: number): Promise<void> {
-  if (c.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      c.removeListener('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    c.once('ready', done);
-  });
-}
 
 /** A response the stack sends instead of the app's (403, 429, 503). */
 export interface StackResponse {
@@ -396,6 +380,43 @@ function secretFromEnv(name: string, path: string, errors: StageErrors): string 
     return undefined;
   }
   return value;
+}
+
+/** The policy's own Redis connection, secrets read from the environment; undefined on a problem. */
+function redisSpec(
+  redis: NonNullable<Policy['rateLimit']>['redis'],
+  errors: StageErrors,
+): RedisConnectionSpec | undefined {
+  if (redis === undefined) return undefined;
+  const env = (name: string | undefined, key: string): string | undefined =>
+    name === undefined ? undefined : secretFromEnv(name, `rateLimit.redis.${key}`, errors);
+  if (redis.url !== undefined) return { kind: 'url', url: redis.url };
+  if (redis.urlEnv !== undefined) {
+    const url = env(redis.urlEnv, 'urlEnv');
+    return url === undefined ? undefined : { kind: 'url', url };
+  }
+  const nodes = (list: string[]) => list.map((n) => parseRedisNode(n)!); // the schema checked them
+  const missing = errors.issues.length;
+  const password = env(redis.passwordEnv, 'passwordEnv');
+  const sentinelPassword = env(redis.sentinelPasswordEnv, 'sentinelPasswordEnv');
+  if (errors.issues.length > missing) return undefined; // a secret is not set: do not connect
+  const auth = {
+    ...(redis.username !== undefined ? { username: redis.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+  };
+  if (redis.sentinels !== undefined) {
+    return {
+      kind: 'sentinel',
+      sentinels: nodes(redis.sentinels),
+      name: redis.name!,
+      ...(redis.db !== undefined ? { db: redis.db } : {}),
+      ...auth,
+      ...(redis.sentinelUsername !== undefined ? { sentinelUsername: redis.sentinelUsername } : {}),
+      ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+    };
+  }
+  if (redis.cluster !== undefined) return { kind: 'cluster', nodes: nodes(redis.cluster), ...auth };
+  return undefined;
 }
 
 function resolverOptions(
@@ -610,41 +631,31 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
         () => import('../redis/index.js'),
         errors,
       ));
-      const client =
-        options.redisClient ??
-        (rl.redis?.urlEnv ? secretFromEnv(rl.redis.urlEnv, 'rateLimit.redis.urlEnv', errors) : rl.redis?.url);
-      if (mod && client !== undefined) {
-        let c: unknown = client;
-        if (typeof client === 'string') {
-          // Our own ioredis client, connected before the first request so it does not start on
-          // the insurance limiter; closed with the pipeline.
-          const io = await loadOptional('ioredis', 'rateLimit.store', () => import('ioredis'), errors);
-          if (io) {
-            const Redis = io.default as unknown as new (url: string, o: object) => RedisClientLike;
-            let conn: RedisClientLike | undefined;
-            try {
-              conn = new Redis(client, {
-                enableOfflineQueue: false,
-                maxRetriesPerRequest: 1,
-                lazyConnect: false,
-              });
-            } catch (error) {
-              errors.issues.push({
-                path: 'rateLimit.redis',
-                message: (error as Error).message,
-                code: 'ERR_REALIP_POLICY_REDIS',
-              });
-            }
-            if (conn) {
-              conn.on('error', () => undefined); // reported per request through storeFailure
-              await waitReady(conn, 2000);
-              ownedRedis.push(conn);
-              c = conn;
-            }
+      let client: unknown = options.redisClient;
+      const spec = client === undefined ? redisSpec(rl.redis, errors) : undefined;
+      if (mod && spec !== undefined) {
+        // Our own ioredis client, connected before the first request so it does not start on the
+        // insurance limiter; closed with the pipeline.
+        const io = await loadOptional('ioredis', 'rateLimit.store', () => import('ioredis'), errors);
+        if (io) {
+          try {
+            const conn = createRedisConnection(io as unknown as IoredisModule, spec);
+            conn.on('error', () => undefined); // reported per request through storeFailure
+            ownedRedis.push(conn);
+            await waitReady(conn, 2000);
+            client = conn;
+          } catch (error) {
+            errors.issues.push({
+              path: 'rateLimit.redis',
+              message: (error as Error).message,
+              code: 'ERR_REALIP_POLICY_REDIS',
+            });
           }
         }
+      }
+      if (mod && client !== undefined) {
         store = errors.run('rateLimit.redis', () =>
-          mod.createRedisStore({ client: c as Parameters<typeof mod.createRedisStore>[0]['client'] }),
+          mod.createRedisStore({ client: client as Parameters<typeof mod.createRedisStore>[0]['client'] }),
         );
       }
     }

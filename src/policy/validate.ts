@@ -51,6 +51,50 @@ function checkExempt(paths: unknown, base: PathSegment[], out: Problem[]): void 
     out.push({ path: [...base, ...parsePath(issue.path)], message: issue.message });
 }
 
+const REDIS_MODES = ['url', 'urlEnv', 'sentinels', 'cluster'] as const;
+/** Options that belong to one connection mode (the others reject them). */
+const REDIS_MODE_OPTIONS: Record<string, readonly string[]> = {
+  name: ['sentinels'],
+  db: ['sentinels'],
+  sentinelUsername: ['sentinels'],
+  sentinelPasswordEnv: ['sentinels'],
+  username: ['sentinels', 'cluster'],
+  passwordEnv: ['sentinels', 'cluster'],
+};
+
+/** `rateLimit.redis`: exactly one connection mode, and only that mode's options. */
+function checkRedisConnection(conn: Rec, out: Problem[]): void {
+  const base: PathSegment[] = ['rateLimit', 'redis'];
+  const modes = REDIS_MODES.filter((m) => conn[m] !== undefined);
+  if (modes.length !== 1) {
+    out.push({
+      path: base,
+      message:
+        modes.length === 0
+          ? 'needs a connection (got none of url, urlEnv, sentinels, cluster; expected exactly one)'
+          : `needs exactly one connection (got ${modes.join(' and ')}; expected one of url, urlEnv, sentinels, cluster)`,
+    });
+  }
+  if (conn.sentinels !== undefined && conn.name === undefined) {
+    out.push({
+      path: [...base, 'name'],
+      message: 'sentinels need the master group name (got none, expected e.g. name: mymaster)',
+    });
+  }
+  const mode = modes.length === 1 ? modes[0]! : undefined;
+  for (const [key, modesOf] of Object.entries(REDIS_MODE_OPTIONS)) {
+    if (conn[key] === undefined || mode === undefined || modesOf.includes(mode)) continue;
+    const why =
+      (mode === 'url' || mode === 'urlEnv') && (key === 'username' || key === 'passwordEnv' || key === 'db')
+        ? 'a URL carries its own user, password and database'
+        : `it applies to ${modesOf.join(' or ')} only`;
+    out.push({
+      path: [...base, key],
+      message: `is not used with ${mode} (${why}; remove it)`,
+    });
+  }
+}
+
 const hasEntries = (v: unknown) => (arr(v)?.length ?? 0) > 0;
 
 /** Semantic checks over the raw policy data. */
@@ -147,10 +191,11 @@ export function validatePolicyData(data: Rec): Problem[] {
       }
     });
     const conn = rec(rl.redis);
-    if (redis && !conn?.url && !conn?.urlEnv) {
+    if (redis && !conn) {
       out.push({
         path: ['rateLimit', 'store'],
-        message: 'store: redis needs a connection (got no redis.url or redis.urlEnv)',
+        message:
+          'store: redis needs a connection (got no redis section, expected redis.url, urlEnv, sentinels or cluster)',
       });
     }
     if (rl.redis !== undefined && !redis) {
@@ -159,9 +204,7 @@ export function validatePolicyData(data: Rec): Problem[] {
         message: `is set but unused (got store ${JSON.stringify(rl.store ?? 'memory')}, expected store: redis)`,
       });
     }
-    if (conn?.url !== undefined && conn.urlEnv !== undefined) {
-      out.push({ path: ['rateLimit', 'redis'], message: 'needs one of url or urlEnv (got both)' });
-    }
+    if (conn) checkRedisConnection(conn, out);
     checkExempt(rl.exempt, ['rateLimit', 'exempt'], out);
   }
 

@@ -5,11 +5,7 @@
  * store's on random traffic with several limits per tier (one script call per request touches
  * several keys: their `{hash tag}` must keep them in one slot, or Redis answers CROSSSLOT).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,77 +14,29 @@ import {
   type RateLimitOptions,
 } from '../../src/core/rate-limit/limiter.js';
 import { createRedisStore } from '../../src/redis/index.js';
-import { canConnect, requireCommand } from '../support/env.js';
+import {
+  redisToolsAvailable,
+  startRedisCluster,
+  until,
+  type RedisCluster,
+} from '../support/redis-servers.js';
 import { ctx, fakeClock } from './helpers.js';
 
-const runnable = requireCommand('redis-server', 'redis-server') && requireCommand('redis-cli', 'redis-tools');
-
-/** A free TCP port whose cluster bus port (+10000) is also free. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    if (port + 10000 < 65536 && !(await canConnect(port + 10000))) return port;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const runnable = redisToolsAvailable();
 
 describe.skipIf(!runnable)('Redis store on a real Redis Cluster (3 nodes)', () => {
-  const nodes: ChildProcess[] = [];
   const clients: Cluster[] = [];
-  let dir = '';
+  let redis: RedisCluster | undefined;
   let ports: number[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'realip-redis-cluster-'));
-    ports = [];
-    for (let i = 0; i < 3; i++) ports.push(await freePort());
-    for (const port of ports) {
-      const node = spawn(
-        'redis-server',
-        [
-          '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-          '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no',
-        ],
-        { stdio: 'ignore' },
-      ); // prettier-ignore
-      nodes.push(node);
-    }
-    for (const port of ports) await until(() => canConnect(port), 5000, `redis-server on ${port}`);
-    execFileSync(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-      ],
-      { stdio: 'ignore', timeout: 15_000 },
-    );
-    await until(
-      () => ports.every((p) => /cluster_state:ok/.test(execFileSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }))),
-      10_000,
-      'cluster_state:ok on every node',
-    ); // prettier-ignore
+    redis = await startRedisCluster(3);
+    ports = redis.ports;
   }, 40_000);
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const c of clients) c.disconnect();
-    for (const n of nodes) n.kill('SIGKILL');
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    redis?.stop();
   });
 
   async function cluster(): Promise<Cluster> {

@@ -1,0 +1,127 @@
+/**
+ * The Redis connection a policy describes for `rateLimit.store: redis`, as an ioredis client the
+ * stack owns: one server by URL, the master of a Sentinel-monitored group, or a Redis Cluster.
+ *
+ * The client fails fast (no offline queue, one retry per command): the rate limiter times out store
+ * calls itself and falls back as `storeFailure` says, so queued commands would only arrive late.
+ * Sentinel clients follow failovers: ioredis asks the Sentinels for the master on every reconnect,
+ * and subscribes to their `+switch-master` so it also leaves a master that hangs without closing.
+ */
+
+/** One `host:port` of a Sentinel or Cluster node list. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** The connection, with secrets already read from the environment. */
+export type RedisConnectionSpec =
+  | { kind: 'url'; url: string }
+  | {
+      kind: 'sentinel';
+      sentinels: RedisNode[];
+      name: string;
+      db?: number;
+      username?: string;
+      password?: string;
+      sentinelUsername?: string;
+      sentinelPassword?: string;
+    }
+  | { kind: 'cluster'; nodes: RedisNode[]; username?: string; password?: string };
+
+/** The part of an ioredis `Redis` or `Cluster` the stack manages. */
+export interface RedisClientLike {
+  status: string;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** The ioredis module's constructors, as the stack uses them. */
+export interface IoredisModule {
+  default: unknown;
+  Cluster: unknown;
+}
+
+const HOST = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/;
+
+/**
+ * Parses `host:port` or `[v6]:port` (a DNS name, IPv4 or bracketed IPv6; port 1-65535), or returns
+ * undefined.
+ */
+export function parseRedisNode(text: string): RedisNode | undefined {
+  const m = HOST.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return undefined;
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** Creates (and starts connecting) the client `spec` describes. Throws what ioredis throws. */
+export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSpec): RedisClientLike {
+  const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+  if (spec.kind === 'url') {
+    const Redis = io.default as new (url: string, o: object) => RedisClientLike;
+    return new Redis(spec.url, { ...failFast, lazyConnect: false });
+  }
+  if (spec.kind === 'sentinel') {
+    const Redis = io.default as new (o: object) => RedisClientLike;
+    return new Redis({
+      ...failFast,
+      sentinels: spec.sentinels,
+      name: spec.name,
+      ...(spec.db !== undefined ? { db: spec.db } : {}),
+      ...(spec.username !== undefined ? { username: spec.username } : {}),
+      ...(spec.password !== undefined ? { password: spec.password } : {}),
+      ...(spec.sentinelUsername !== undefined ? { sentinelUsername: spec.sentinelUsername } : {}),
+      ...(spec.sentinelPassword !== undefined ? { sentinelPassword: spec.sentinelPassword } : {}),
+      // Follow the Sentinels' +switch-master: a master that hangs rather than closing its
+      // connections (a partition, a stopped process) would otherwise keep the client forever.
+      failoverDetector: true,
+    });
+  }
+  const Cluster = io.Cluster as new (nodes: RedisNode[], o: object) => RedisClientLike;
+  const auth = {
+    ...(spec.username !== undefined ? { username: spec.username } : {}),
+    ...(spec.password !== undefined ? { password: spec.password } : {}),
+  };
+  return new Cluster(spec.nodes, {
+    enableOfflineQueue: false,
+    redisOptions: { ...failFast, ...auth },
+  });
+}
+
+/** Waits until the client is ready, or `ms` passed (then requests use `storeFailure` until it is). */
+export function waitReady(c: RedisClientLike, ms: number): Promise<void> {
+  if (c.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      c.removeListener('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    c.once('ready', done);
+  });
+}
+
+/**
+ * Closes the client: QUIT (pending replies first), or a plain disconnect when the server does not
+ * answer within `ms` (a hung or partitioned server must not hold up shutdown or a policy reload).
+ */
+export async function closeRedis(c: RedisClientLike, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    if ((await Promise.race([c.quit(), late])) === 'late') c.disconnect();
+  } catch {
+    c.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}

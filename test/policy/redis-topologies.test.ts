@@ -1,0 +1,240 @@
+/**
+ * `rateLimit.redis` beyond one URL: a Sentinel-monitored master group (`sentinels` + `name`, with
+ * passwords from the environment) and a Redis Cluster (`cluster`), from the policy file to the
+ * stack's decisions, against real processes this test starts (redis-server, redis-server
+ * --sentinel, redis-cli --cluster create). Plus the policy checks of the connection modes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkPolicyText,
+  createStack,
+  formatPolicyIssue,
+  parsePolicy,
+  type PolicyStack,
+} from '../../src/policy/index.js';
+import {
+  cli,
+  redisToolsAvailable,
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+  until,
+  type RedisCluster,
+  type RedisSentinel,
+} from '../support/redis-servers.js';
+import { burst, runs, send, silentLogger } from './helpers.js';
+
+const problems = (yaml: string) =>
+  checkPolicyText(
+    `rateLimit:\n  store: redis\n${yaml}  tiers: [{ name: a, limits: [{ points: 1, duration: 1 }] }]\n`,
+    {
+      filename: 'p.yaml',
+    },
+  ).issues.map(formatPolicyIssue);
+
+describe('rateLimit.redis: the policy checks of the connection modes', () => {
+  it.each([
+    ['  redis: { sentinels: ["s:26379"], name: mymaster, passwordEnv: P, sentinelPasswordEnv: S, db: 2, username: app }\n', []],
+    ['  redis: { cluster: ["10.0.0.5:6379", "[fd00::5]:6379", "redis-0.redis:6379"], passwordEnv: P }\n', []],
+    ['  redis: { urlEnv: REDIS_URL }\n', []],
+    [
+      '  redis: {}\n',
+      ['p.yaml:3: rateLimit.redis: needs a connection (got none of url, urlEnv, sentinels, cluster; expected exactly one)'],
+    ],
+    [
+      '  redis: { url: "redis://x", cluster: ["x:1"] }\n',
+      ['p.yaml:3: rateLimit.redis: needs exactly one connection (got url and cluster; expected one of url, urlEnv, sentinels, cluster)'],
+    ],
+    [
+      '  redis: { sentinels: ["s:26379"] }\n',
+      ['p.yaml:3: rateLimit.redis.name: sentinels need the master group name (got none, expected e.g. name: mymaster)'],
+    ],
+    [
+      '  redis: { sentinels: ["s:26379", "s", "s:70000", "a b:1"], name: m }\n',
+      [
+        'p.yaml:3: rateLimit.redis.sentinels[1]: not a host:port (expected e.g. redis-sentinel:26379, 10.0.0.5:6379 or [fd00::5]:6379)',
+        'p.yaml:3: rateLimit.redis.sentinels[2]: not a host:port (expected e.g. redis-sentinel:26379, 10.0.0.5:6379 or [fd00::5]:6379)',
+        'p.yaml:3: rateLimit.redis.sentinels[3]: not a host:port (expected e.g. redis-sentinel:26379, 10.0.0.5:6379 or [fd00::5]:6379)',
+      ],
+    ],
+    [
+      '  redis: { url: "redis://x", passwordEnv: P }\n',
+      ['p.yaml:3: rateLimit.redis.passwordEnv: is not used with url (a URL carries its own user, password and database; remove it)'],
+    ],
+    [
+      '  redis: { url: "redis://x", name: m }\n',
+      ['p.yaml:3: rateLimit.redis.name: is not used with url (it applies to sentinels only; remove it)'],
+    ],
+    [
+      '  redis: { cluster: ["x:1"], db: 1 }\n',
+      ['p.yaml:3: rateLimit.redis.db: is not used with cluster (it applies to sentinels only; remove it)'],
+    ],
+    ['  redis: { cluster: [] }\n', ['p.yaml:3: rateLimit.redis.cluster: too few entries (got 0, expected at least 1 entry)']],
+  ])('%s', (yaml, expected) => {
+    expect(problems(yaml)).toEqual(expected);
+  }); // prettier-ignore
+
+  it('a password variable that is not set fails the build of the stack, naming it', async () => {
+    delete process.env.REALIP_TEST_UNSET_PASSWORD;
+    const policy = parsePolicy(
+      JSON.stringify({
+        rateLimit: {
+          store: 'redis',
+          redis: { sentinels: ['127.0.0.1:1'], name: 'm', passwordEnv: 'REALIP_TEST_UNSET_PASSWORD' },
+          tiers: [{ name: 'a', limits: [{ points: 1, duration: 1 }] }],
+        },
+      }),
+    );
+    await expect(createStack(policy, { logger: silentLogger })).rejects.toThrow(
+      /rateLimit\.redis\.passwordEnv: environment variable REALIP_TEST_UNSET_PASSWORD is not set/,
+    );
+  });
+});
+
+const runnable = redisToolsAvailable();
+const open: PolicyStack[] = [];
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+});
+
+async function stackWith(redis: Record<string, unknown>, points = 5): Promise<PolicyStack> {
+  const policy = parsePolicy(
+    JSON.stringify({
+      rateLimit: {
+        store: 'redis',
+        redis,
+        prefix: `realip-topology-${process.pid}-`,
+        tiers: [{ name: 'default', limits: [{ points, duration: 60 }] }],
+      },
+    }),
+  );
+  const stack = await createStack(policy, { logger: silentLogger, onWarning: () => {} });
+  open.push(stack);
+  return stack;
+}
+
+let n = 0;
+/** A client address no other test uses. */
+const freshClient = () => `198.51.${100 + (process.pid % 100)}.${++n}`;
+
+describe.skipIf(!runnable)('rateLimit.redis.sentinels: a real Sentinel, master and replica', () => {
+  let redis: RedisSentinel | undefined;
+  const env = { REALIP_TEST_REDIS_PASSWORD: 'data-secret', REALIP_TEST_SENTINEL_PASSWORD: 'sentinel-secret' };
+
+  beforeAll(async () => {
+    Object.assign(process.env, env);
+    redis = await startRedisSentinel({ password: env.REALIP_TEST_REDIS_PASSWORD, sentinelPassword: env.REALIP_TEST_SENTINEL_PASSWORD });
+  }, 60_000); // prettier-ignore
+
+  afterAll(() => {
+    redis?.stop();
+    for (const k of Object.keys(env)) delete process.env[k];
+  });
+
+  const conn = () => ({
+    sentinels: [`127.0.0.1:${redis!.sentinelPort}`],
+    name: redis!.name,
+    passwordEnv: 'REALIP_TEST_REDIS_PASSWORD',
+    sentinelPasswordEnv: 'REALIP_TEST_SENTINEL_PASSWORD',
+  });
+
+  it('two replicas of the policy share one limit through the master the Sentinel names', async () => {
+    const a = await stackWith(conn());
+    const b = await stackWith(conn());
+    const spec = { peer: freshClient() };
+    const first = await send(a, spec);
+    expect(first.ctx.rateLimit?.source).toBe('store');
+    const statuses = [...(await burst(a, 2, spec)), ...(await burst(b, 3, spec))];
+    expect(runs(statuses)).toBe('200x4 429x1'); // 5 per minute including `first`
+    // The counters live on the master (and were replicated), under the policy's prefix.
+    const keys = cli(redis!.masterPort(), ['--scan', '--pattern', `*realip-topology-${process.pid}-*`], env.REALIP_TEST_REDIS_PASSWORD);
+    expect(keys).not.toBe('');
+  }); // prettier-ignore
+
+  it('follows a failover: counts written before it still hold on the promoted replica', async () => {
+    const a = await stackWith(conn());
+    const spec = { peer: freshClient() };
+    expect(runs(await burst(a, 3, spec))).toBe('200x3');
+    const before = redis!.masterPort();
+    const after = await redis!.failover();
+    expect(after).not.toBe(before);
+    // Until the client has moved, decisions come from the insurance limiter (storeFailure), never
+    // an error; then from the store again, on the new master.
+    const probe = { peer: freshClient() };
+    await until(
+      async () => (await send(a, probe)).ctx.rateLimit?.source === 'store',
+      15_000,
+      'decisions from the store on the new master',
+    );
+    expect(runs(await burst(a, 3, spec))).toBe('200x2 429x1'); // 3 + 2 = 5: the count survived
+  }, 60_000);
+
+  it('follows a master that hangs (stopped, connections open) to the node the Sentinel promotes', async () => {
+    const a = await stackWith(conn());
+    const spec = { peer: freshClient() };
+    expect(runs(await burst(a, 3, spec))).toBe('200x3');
+    const before = redis!.masterPort();
+    const after = await redis!.hangMaster();
+    expect(after).not.toBe(before);
+    const probe = { peer: freshClient() };
+    await until(
+      async () => (await send(a, probe)).ctx.rateLimit?.source === 'store',
+      15_000,
+      'decisions from the store on the promoted node',
+    );
+    expect(runs(await burst(a, 3, spec))).toBe('200x2 429x1');
+  }, 60_000);
+
+  it('a wrong password never fails a request: the insurance limiter decides', async () => {
+    process.env.REALIP_TEST_WRONG_PASSWORD = 'wrong';
+    try {
+      const a = await stackWith({ ...conn(), passwordEnv: 'REALIP_TEST_WRONG_PASSWORD' }, 2);
+      const spec = { peer: freshClient() };
+      const first = await send(a, spec);
+      expect(first.ctx.rateLimit?.source).toBe('insurance');
+      expect(runs([first.status, ...(await burst(a, 2, spec))])).toBe('200x2 429x1');
+    } finally {
+      delete process.env.REALIP_TEST_WRONG_PASSWORD;
+    }
+  }, 20_000);
+});
+
+describe.skipIf(!runnable)('rateLimit.redis.cluster: a real 3-node Redis Cluster', () => {
+  let redis: RedisCluster | undefined;
+  beforeAll(async () => {
+    redis = await startRedisCluster(3);
+  }, 40_000);
+  afterAll(() => redis?.stop());
+
+  it('two replicas of the policy share one limit; keys spread over the masters', async () => {
+    const nodes = [`127.0.0.1:${redis!.ports[0]}`]; // one seed node: the client finds the rest
+    const a = await stackWith({ cluster: nodes });
+    const b = await stackWith({ cluster: nodes });
+    const spec = { peer: freshClient() };
+    expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+    expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+    for (let i = 0; i < 40; i++) {
+      const r = await send(i % 2 ? a : b, { peer: freshClient() });
+      expect(r.ctx.rateLimit?.source).toBe('store');
+    }
+    const perNode = redis!.ports.map((p) => Number(cli(p, ['dbsize'])));
+    expect(perNode.every((k) => k > 0)).toBe(true);
+  });
+});
+
+describe.skipIf(!runnable)('closing a stack whose Redis hangs', () => {
+  it('close() gives up on QUIT after a second and disconnects', async () => {
+    const redis = await startRedisServer();
+    try {
+      const a = await stackWith({ url: `redis://127.0.0.1:${redis.port}` });
+      open.pop(); // closed here
+      expect((await send(a, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
+      redis.process.kill('SIGSTOP'); // connection open, nothing answers
+      const t0 = Date.now();
+      await a.close();
+      expect(Date.now() - t0).toBeLessThan(3000); // liveness: QUIT is never answered
+    } finally {
+      redis.stop();
+    }
+  });
+});

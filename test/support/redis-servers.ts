@@ -1,0 +1,260 @@
+/**
+ * Real Redis topologies for tests, started from the machine's redis-server (each test gets its own
+ * processes on free ports, in a temporary directory):
+ * - `startRedisServer()`: one plain server;
+ * - `startRedisCluster(3)`: three cluster-enabled masters joined by `redis-cli --cluster create`;
+ * - `startRedisSentinel()`: a master, a replica and one Sentinel (quorum 1) monitoring them, with
+ *   optional passwords on the data nodes and on the Sentinel.
+ * Callers check `redisToolsAvailable()` (skip outside CI, fail under CI) before starting one.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canConnect, requireCommand } from './env.js';
+
+/** redis-server and redis-cli are installed (skips outside CI, throws under CI when not). */
+export function redisToolsAvailable(): boolean {
+  return requireCommand('redis-server', 'redis-server') && requireCommand('redis-cli', 'redis-tools');
+}
+
+/** A free TCP port on 127.0.0.1 whose cluster bus port (+10000) is free too. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    if (port + 10000 < 65536 && !(await canConnect(port + 10000))) return port;
+  }
+}
+
+/** Polls `check` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `redis-cli -p port [-a password] args...`, its trimmed output ('' when the command fails). */
+export function cli(port: number, args: string[], password?: string): string {
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  try {
+    return execFileSync('redis-cli', ['-p', String(port), ...auth, ...args], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const BASE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
+
+export interface RedisTopology {
+  /** Kills every process and removes the directory. */
+  stop(): void;
+}
+
+export interface RedisServer extends RedisTopology {
+  port: number;
+  process: ChildProcess;
+}
+
+/** One plain redis-server. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-'));
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), ...BASE, '--dir', dir], { stdio: 'ignore' });
+  const stop = () => {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await until(() => canConnect(port), 5000, `redis-server on ${port}`);
+    return { port, process: proc, stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
+
+export interface RedisCluster extends RedisTopology {
+  ports: number[];
+}
+
+export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-cluster-'));
+  const procs: ChildProcess[] = [];
+  const stop = () => {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < size; i++) ports.push(await freePort());
+    for (const port of ports) {
+      procs.push(
+        spawn(
+          'redis-server',
+          ['--port', String(port), ...BASE, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir],
+          { stdio: 'ignore' },
+        ),
+      ); // prettier-ignore
+    }
+    for (const port of ports) await until(() => canConnect(port), 5000, `redis-server on ${port}`);
+    execFileSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore', timeout: 15_000 },
+    );
+    await until(
+      () => ports.every((p) => cli(p, ['cluster', 'info']).includes('cluster_state:ok')),
+      10_000,
+      'cluster_state:ok on every node',
+    );
+    return { ports, stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
+
+export interface RedisSentinel extends RedisTopology {
+  /** The group name the Sentinel monitors. */
+  name: string;
+  sentinelPort: number;
+  /** Data node ports: [first master, first replica]. */
+  dataPorts: [number, number];
+  /** The port of the current master, as the Sentinel reports it. */
+  masterPort(): number;
+  /** Runs `SENTINEL FAILOVER` and waits until the Sentinel names the other node and it accepts writes. */
+  failover(): Promise<number>;
+  /**
+   * Stops the master process (SIGSTOP: its connections stay open, nothing answers) and waits until
+   * the Sentinel has promoted the other node. The stopped node is never resumed.
+   */
+  hangMaster(): Promise<number>;
+}
+
+/**
+ * A master, a replica and one Sentinel with quorum 1. `password` protects the data nodes (the
+ * replica and the Sentinel authenticate with it); `sentinelPassword` protects the Sentinel.
+ */
+export async function startRedisSentinel(
+  o: { name?: string; password?: string; sentinelPassword?: string } = {},
+): Promise<RedisSentinel> {
+  const name = o.name ?? 'mymaster';
+  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-sentinel-'));
+  const procs: ChildProcess[] = [];
+  const stop = () => {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const [m, r, s] = [await freePort(), await freePort(), await freePort()];
+    const auth = o.password === undefined ? [] : ['--requirepass', o.password, '--masterauth', o.password];
+    const byPort = new Map<number, ChildProcess>();
+    byPort.set(
+      m,
+      spawn('redis-server', ['--port', String(m), ...BASE, '--dir', dir, ...auth], { stdio: 'ignore' }),
+    );
+    byPort.set(
+      r,
+      spawn('redis-server', ['--port', String(r), ...BASE, '--dir', dir, ...auth, '--replicaof', '127.0.0.1', String(m)], {
+        stdio: 'ignore',
+      }),
+    ); // prettier-ignore
+    procs.push(...byPort.values());
+    await until(
+      () => cli(r, ['info', 'replication'], o.password).includes('master_link_status:up'),
+      10_000,
+      'the replica to sync',
+    );
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${s}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${m} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 3000`,
+        ...(o.password === undefined ? [] : [`sentinel auth-pass ${name} ${o.password}`]),
+        ...(o.sentinelPassword === undefined ? [] : [`requirepass ${o.sentinelPassword}`]),
+        '',
+      ].join('\n'),
+    );
+    procs.push(spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }));
+    const sentinel = (args: string[]) => cli(s, args, o.sentinelPassword);
+    const masterPort = () => Number(sentinel(['sentinel', 'get-master-addr-by-name', name]).split('\n')[1]);
+    await until(() => masterPort() === m, 10_000, 'the Sentinel to monitor the master');
+    await until(
+      () => sentinel(['sentinel', 'replicas', name]).includes(String(r)),
+      15_000,
+      'the Sentinel to discover the replica',
+    );
+    // The replica has every write the master took (WAIT answers 1), so a test sees every count
+    // written before a switch. (A replica reconfigured by an earlier failover may still be syncing.)
+    const replicated = (from: number) =>
+      until(() => cli(from, ['wait', '1', '1000'], o.password) === '1', 20_000, 'the replica to acknowledge');
+    const failover = async (): Promise<number> => {
+      const from = masterPort();
+      const to = from === m ? r : m;
+      await replicated(from);
+      await until(
+        () => sentinel(['sentinel', 'failover', name]) === 'OK',
+        15_000,
+        'the Sentinel to accept SENTINEL FAILOVER',
+      );
+      await promoted(to);
+      // The Sentinel turns the old master into a replica when its next INFO (every 10 s) shows it
+      // still a master; do it now so the next test starts from a master with a synced replica.
+      cli(from, ['replicaof', '127.0.0.1', String(to)], o.password);
+      await until(
+        () => cli(from, ['info', 'replication'], o.password).includes('master_link_status:up'),
+        15_000,
+        `${from} to replicate ${to}`,
+      );
+      return to;
+    };
+    const promoted = async (to: number) => {
+      await until(() => masterPort() === to, 20_000, `the Sentinel to name ${to} the master`);
+      await until(
+        () => cli(to, ['info', 'replication'], o.password).includes('role:master'),
+        15_000,
+        `${to} to become master`,
+      );
+    };
+    const hangMaster = async (): Promise<number> => {
+      const from = masterPort();
+      const to = from === m ? r : m;
+      await replicated(from);
+      byPort.get(from)!.kill('SIGSTOP');
+      await promoted(to);
+      return to;
+    };
+    return { name, sentinelPort: s, dataPorts: [m, r], masterPort, failover, hangMaster, stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
