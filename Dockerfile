@@ -13,13 +13,14 @@ RUN npm run build
 
 # ---- deps: production dependencies plus the optional integrations a policy can enable -------------
 # (GeoIP via maxmind and the bundled country database, metrics via prom-client, access logs via pino,
-# the Redis rate-limit store via ioredis), at the versions package-lock.json pins.
+# the Redis rate-limit store via ioredis), at the versions package-lock.json pins. They are dev
+# dependencies of this repository, which `npm ci --omit=dev` leaves out: scripts/image-deps.mjs makes
+# them runtime dependencies of a manifest for the image first.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /src
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
- && node -e "const d=require('./package.json').devDependencies;console.log(['maxmind','prom-client','pino','ioredis','@ip-location-db/geo-whois-asn-country-mmdb'].map(n=>n+'@'+d[n]).join(' '))" > /tmp/optional \
- && npm install --no-save --no-audit --no-fund --ignore-scripts --omit=dev $(cat /tmp/optional) \
+COPY package.json package-lock.json scripts/image-deps.mjs ./
+RUN node image-deps.mjs \
+ && npm install --omit=dev --no-audit --no-fund --ignore-scripts \
  && npm cache clean --force
 
 # ---- runtime ----------------------------------------------------------------------------------------
