@@ -1,6 +1,6 @@
 /**
  * Files a policy refers to: list files (one rule per line, `#` comments), GeoIP databases (and the
- * embedded `@ip-location-db` one), HMAC key files. Checked when a policy is loaded from disk, so
+ * embedded `@ip-location-db` one), HMAC key files, Redis TLS certificates and keys. Checked when a policy is loaded from disk, so
  * `realip check` catches a missing or broken list before a deployment does.
  */
 import { access, readFile } from 'node:fs/promises';
@@ -107,16 +107,17 @@ export async function checkPolicyFiles(policy: Policy): Promise<Problem[]> {
       });
     }
   }
-  const keyFile = policy.log?.hmacKeyFile;
-  if (keyFile) {
-    const problem = await readable(keyFile);
-    if (problem) {
-      out.push({
-        path: ['log', 'hmacKeyFile'],
-        message: `cannot read ${keyFile} (${problem})`,
-        code: 'ERR_REALIP_POLICY_FILE',
-      });
-    }
+  const files: Array<[string | undefined, Problem['path']]> = [
+    [policy.log?.hmacKeyFile, ['log', 'hmacKeyFile']],
+  ];
+  const tls = policy.rateLimit?.redis?.tls;
+  for (const k of ['caFile', 'certFile', 'keyFile'] as const)
+    files.push([tls?.[k], ['rateLimit', 'redis', 'tls', k]]);
+  for (const [file, path] of files) {
+    if (!file) continue;
+    const problem = await readable(file);
+    if (problem)
+      out.push({ path, message: `cannot read ${file} (${problem})`, code: 'ERR_REALIP_POLICY_FILE' });
   }
   return out;
 }

@@ -117,6 +117,8 @@ export function policySource(policy: Policy): PolicySourceInfo | undefined {
 }
 
 /** Absolute paths, upper-case country codes, lower-case header names; frozen. */
+const TLS_FILES = ['caFile', 'certFile', 'keyFile'] as const;
+
 function normalise(policy: Policy, baseDir: string): Policy {
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(baseDir, p));
   const upper = (list: readonly string[] | undefined) => list?.map((c) => c.toUpperCase());
@@ -130,6 +132,8 @@ function normalise(policy: Policy, baseDir: string): Policy {
     );
   }
   if (out.log?.hmacKeyFile) out.log.hmacKeyFile = abs(out.log.hmacKeyFile);
+  const tls = out.rateLimit?.redis?.tls;
+  if (tls) for (const k of TLS_FILES) if (tls[k]) tls[k] = abs(tls[k]);
   if (out.resolve?.header) out.resolve.header = out.resolve.header.toLowerCase();
   if (out.access?.countries) {
     const c = out.access.countries;

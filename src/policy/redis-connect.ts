@@ -14,9 +14,17 @@ export interface RedisNode {
   port: number;
 }
 
-/** The connection, with secrets already read from the environment. */
+/** Node `tls.connect()` options from `rateLimit.redis.tls` (files already read). */
+export interface RedisTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+/** The connection, with secrets and TLS files already read. */
 export type RedisConnectionSpec =
-  | { kind: 'url'; url: string }
+  | { kind: 'url'; url: string; tls?: RedisTls }
   | {
       kind: 'sentinel';
       sentinels: RedisNode[];
@@ -26,8 +34,9 @@ export type RedisConnectionSpec =
       password?: string;
       sentinelUsername?: string;
       sentinelPassword?: string;
+      tls?: RedisTls;
     }
-  | { kind: 'cluster'; nodes: RedisNode[]; username?: string; password?: string };
+  | { kind: 'cluster'; nodes: RedisNode[]; username?: string; password?: string; tls?: RedisTls };
 
 /** The part of an ioredis `Redis` or `Cluster` the stack manages. */
 export interface RedisClientLike {
@@ -64,7 +73,7 @@ export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSp
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
   if (spec.kind === 'url') {
     const Redis = io.default as new (url: string, o: object) => RedisClientLike;
-    return new Redis(spec.url, { ...failFast, lazyConnect: false });
+    return new Redis(spec.url, { ...failFast, lazyConnect: false, ...(spec.tls ? { tls: spec.tls } : {}) });
   }
   if (spec.kind === 'sentinel') {
     const Redis = io.default as new (o: object) => RedisClientLike;
@@ -80,12 +89,14 @@ export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSp
       // Follow the Sentinels' +switch-master: a master that hangs rather than closing its
       // connections (a partition, a stopped process) would otherwise keep the client forever.
       failoverDetector: true,
+      ...(spec.tls ? { tls: spec.tls, sentinelTLS: spec.tls, enableTLSForSentinelMode: true } : {}),
     });
   }
   const Cluster = io.Cluster as new (nodes: RedisNode[], o: object) => RedisClientLike;
   const auth = {
     ...(spec.username !== undefined ? { username: spec.username } : {}),
     ...(spec.password !== undefined ? { password: spec.password } : {}),
+    ...(spec.tls ? { tls: spec.tls } : {}),
   };
   return new Cluster(spec.nodes, {
     enableOfflineQueue: false,

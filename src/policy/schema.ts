@@ -521,6 +521,27 @@ export const rateLimitSchema = z
         sentinelPasswordEnv: envName.optional().meta({
           description: "Read the Sentinels' password from this environment variable, when they require one.",
         }),
+        tls: z
+          .strictObject({
+            caFile: z.string().min(1).optional().meta({
+              description:
+                "PEM file of the CA(s) that signed the servers' certificates, instead of Node's trusted roots (private CAs, self-managed Redis).",
+            }),
+            certFile: z.string().min(1).optional().meta({
+              description:
+                'PEM client certificate, for servers that verify clients (`tls-auth-clients yes`); with `keyFile`.',
+            }),
+            keyFile: z.string().min(1).optional().meta({ description: 'PEM private key of `certFile`.' }),
+            serverName: z.string().min(1).max(253).optional().meta({
+              description:
+                'Name to verify the server certificate against (and send as SNI), when it is not the host connected to.',
+            }),
+          })
+          .optional()
+          .meta({
+            description:
+              'TLS to Redis (`tls: {}` for defaults); a `rediss://` URL turns TLS on too. With `sentinels` it applies to the Sentinels and the data nodes. Certificates are always verified. Paths are relative to the policy file; re-read on policy reload.',
+          }),
       })
       .optional()
       .meta({

@@ -51,6 +51,7 @@ import {
   type IoredisModule,
   type RedisClientLike,
   type RedisConnectionSpec,
+  type RedisTls,
 } from './redis-connect.js';
 import type { Policy } from './schema.js';
 import { watchPolicyFile, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
@@ -390,19 +391,19 @@ function redisSpec(
   if (redis === undefined) return undefined;
   const env = (name: string | undefined, key: string): string | undefined =>
     name === undefined ? undefined : secretFromEnv(name, `rateLimit.redis.${key}`, errors);
-  if (redis.url !== undefined) return { kind: 'url', url: redis.url };
-  if (redis.urlEnv !== undefined) {
-    const url = env(redis.urlEnv, 'urlEnv');
-    return url === undefined ? undefined : { kind: 'url', url };
-  }
-  const nodes = (list: string[]) => list.map((n) => parseRedisNode(n)!); // the schema checked them
   const missing = errors.issues.length;
+  const tls = redis.tls === undefined ? undefined : redisTls(redis.tls, errors);
   const password = env(redis.passwordEnv, 'passwordEnv');
   const sentinelPassword = env(redis.sentinelPasswordEnv, 'sentinelPasswordEnv');
-  if (errors.issues.length > missing) return undefined; // a secret is not set: do not connect
+  const url = redis.urlEnv !== undefined ? env(redis.urlEnv, 'urlEnv') : redis.url;
+  if (errors.issues.length > missing) return undefined; // a secret or file is missing: do not connect
+  const withTls = tls === undefined ? {} : { tls };
+  if (url !== undefined) return { kind: 'url', url, ...withTls };
+  const nodes = (list: string[]) => list.map((n) => parseRedisNode(n)!); // the schema checked them
   const auth = {
     ...(redis.username !== undefined ? { username: redis.username } : {}),
     ...(password !== undefined ? { password } : {}),
+    ...withTls,
   };
   if (redis.sentinels !== undefined) {
     return {
@@ -417,6 +418,24 @@ function redisSpec(
   }
   if (redis.cluster !== undefined) return { kind: 'cluster', nodes: nodes(redis.cluster), ...auth };
   return undefined;
+}
+
+/** The TLS files of `rateLimit.redis.tls`, read now (a policy reload reads them again). */
+function redisTls(
+  tls: NonNullable<NonNullable<NonNullable<Policy['rateLimit']>['redis']>['tls']>,
+  errors: StageErrors,
+): RedisTls {
+  const out: RedisTls = {};
+  const read = (file: string | undefined, key: string) =>
+    file === undefined ? undefined : readPolicyFile(file, `rateLimit.redis.tls.${key}`, errors);
+  const ca = read(tls.caFile, 'caFile');
+  const cert = read(tls.certFile, 'certFile');
+  const key = read(tls.keyFile, 'keyFile');
+  if (ca !== undefined) out.ca = ca;
+  if (cert !== undefined) out.cert = cert;
+  if (key !== undefined) out.key = key;
+  if (tls.serverName !== undefined) out.servername = tls.serverName;
+  return out;
 }
 
 function resolverOptions(
@@ -447,18 +466,22 @@ function hmacKey(policy: Policy, errors: StageErrors): string | undefined {
   const log = policy.log;
   if (log?.anonymize !== 'hmac') return undefined;
   if (log.hmacKeyEnv) return secretFromEnv(log.hmacKeyEnv, 'log.hmacKeyEnv', errors);
-  if (log.hmacKeyFile) {
-    try {
-      return readFileSync(log.hmacKeyFile, 'utf8').trim();
-    } catch (error) {
-      errors.issues.push({
-        path: 'log.hmacKeyFile',
-        message: `cannot read ${log.hmacKeyFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-        code: 'ERR_REALIP_POLICY_FILE',
-      });
-    }
-  }
+  if (log.hmacKeyFile) return readPolicyFile(log.hmacKeyFile, 'log.hmacKeyFile', errors)?.trim();
   return undefined;
+}
+
+/** A file the policy names (key, certificate), or undefined with the problem reported at `path`. */
+function readPolicyFile(file: string, path: string, errors: StageErrors): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    errors.issues.push({
+      path,
+      message: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      code: 'ERR_REALIP_POLICY_FILE',
+    });
+    return undefined;
+  }
 }
 
 async function loadOptional<T>(

@@ -81,6 +81,13 @@ function checkRedisConnection(conn: Rec, out: Problem[]): void {
       message: 'sentinels need the master group name (got none, expected e.g. name: mymaster)',
     });
   }
+  const tls = rec(conn.tls);
+  if (tls && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    out.push({
+      path: [...base, 'tls', tls.certFile === undefined ? 'certFile' : 'keyFile'],
+      message: 'a client certificate needs both certFile and keyFile (got one of them)',
+    });
+  }
   const mode = modes.length === 1 ? modes[0]! : undefined;
   for (const [key, modesOf] of Object.entries(REDIS_MODE_OPTIONS)) {
     if (conn[key] === undefined || mode === undefined || modesOf.includes(mode)) continue;

@@ -4,16 +4,22 @@
  * stack's decisions, against real processes this test starts (redis-server, redis-server
  * --sentinel, redis-cli --cluster create). Plus the policy checks of the connection modes.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkPolicyText,
   createStack,
   formatPolicyIssue,
+  loadPolicyFile,
   parsePolicy,
   type PolicyStack,
 } from '../../src/policy/index.js';
 import {
-  cli,
+  makeTlsFiles,
+  opensslAvailable,
+  redisCli as cli,
   redisToolsAvailable,
   startRedisCluster,
   startRedisSentinel,
@@ -21,6 +27,7 @@ import {
   until,
   type RedisCluster,
   type RedisSentinel,
+  type TlsFiles,
 } from '../support/redis-servers.js';
 import { burst, runs, send, silentLogger } from './helpers.js';
 
@@ -70,6 +77,15 @@ describe('rateLimit.redis: the policy checks of the connection modes', () => {
       ['p.yaml:3: rateLimit.redis.db: is not used with cluster (it applies to sentinels only; remove it)'],
     ],
     ['  redis: { cluster: [] }\n', ['p.yaml:3: rateLimit.redis.cluster: too few entries (got 0, expected at least 1 entry)']],
+    ['  redis: { url: "rediss://x", tls: { caFile: ca.pem, serverName: redis.internal } }\n', []],
+    [
+      '  redis: { url: "rediss://x", tls: { certFile: c.pem } }\n',
+      ['p.yaml:3: rateLimit.redis.tls.keyFile: a client certificate needs both certFile and keyFile (got one of them)'],
+    ],
+    [
+      '  redis: { url: "rediss://x", tls: { insecure: true } }\n',
+      ['p.yaml:3: rateLimit.redis.tls.insecure: unknown key (expected one of caFile, certFile, keyFile, serverName)'],
+    ],
   ])('%s', (yaml, expected) => {
     expect(problems(yaml)).toEqual(expected);
   }); // prettier-ignore
@@ -238,3 +254,98 @@ describe.skipIf(!runnable)('closing a stack whose Redis hangs', () => {
     }
   });
 });
+
+describe.skipIf(!(runnable && opensslAvailable()))(
+  'rateLimit.redis.tls: real TLS servers with a private CA',
+  () => {
+    let dir = '';
+    let tls: TlsFiles;
+    const stops: Array<() => void> = [];
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'realip-redis-tls-'));
+      tls = makeTlsFiles(dir);
+    }, 60_000);
+    afterAll(() => {
+      for (const stop of stops) stop();
+      if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('rediss:// with caFile: limits shared through the TLS server; without the CA the certificate is refused', async () => {
+      const redis = await startRedisServer({ tls });
+      stops.push(redis.stop);
+      const url = `rediss://127.0.0.1:${redis.port}`;
+      const a = await stackWith({ url, tls: { caFile: tls.ca } });
+      const b = await stackWith({ url, tls: { caFile: tls.ca } });
+      const spec = { peer: freshClient() };
+      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+      // Node's trusted roots do not include the private CA: the store is never used, requests are
+      // decided by the insurance limiter (storeFailure), never failed.
+      const untrusted = await stackWith({ url, tls: {} });
+      expect((await send(untrusted, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+      // The certificate names 127.0.0.1 and localhost; another serverName fails verification.
+      const wrongName = await stackWith({ url, tls: { caFile: tls.ca, serverName: 'redis.example' } });
+      expect((await send(wrongName, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+    }, 30_000);
+
+    it('a server that verifies clients (tls-auth-clients yes) accepts certFile + keyFile, from a policy file with relative paths', async () => {
+      const redis = await startRedisServer({ tls, verifyClients: true });
+      stops.push(redis.stop);
+      const file = join(dir, 'policy.yaml');
+      writeFileSync(
+        file,
+        [
+          'rateLimit:',
+          '  store: redis',
+          '  redis:',
+          `    url: "rediss://127.0.0.1:${redis.port}"`,
+          '    tls: { caFile: ca.crt, certFile: client.crt, keyFile: client.key }',
+          '  tiers: [{ name: default, limits: [{ points: 2, duration: 60 }] }]',
+          '',
+        ].join('\n'),
+      );
+      const stack = await createStack(await loadPolicyFile(file), {
+        logger: silentLogger,
+        onWarning: () => {},
+      });
+      open.push(stack);
+      const spec = { peer: freshClient() };
+      const first = await send(stack, spec);
+      expect(first.ctx.rateLimit?.source).toBe('store');
+      expect(runs([first.status, ...(await burst(stack, 2, spec))])).toBe('200x2 429x1');
+      // A missing file is reported when the policy is loaded, at its line.
+      writeFileSync(file, readFileSync(file, 'utf8').replace('client.key', 'missing.key'));
+      await expect(loadPolicyFile(file)).rejects.toThrow(
+        /policy\.yaml:5: rateLimit\.redis\.tls\.keyFile: cannot read .*missing\.key \(ENOENT\)/,
+      );
+    }, 30_000);
+
+    it('a Redis Cluster over TLS (client connections and the cluster bus)', async () => {
+      const redis = await startRedisCluster(3, tls);
+      stops.push(redis.stop);
+      const conn = { cluster: [`127.0.0.1:${redis.ports[0]}`], tls: { caFile: tls.ca } };
+      const a = await stackWith(conn);
+      const b = await stackWith(conn);
+      const spec = { peer: freshClient() };
+      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+      for (let i = 0; i < 30; i++)
+        expect((await send(a, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
+    }, 60_000);
+
+    it('sentinels over TLS: the Sentinel and the data nodes all speak TLS only', async () => {
+      const redis = await startRedisSentinel({ tls });
+      stops.push(redis.stop);
+      const conn = {
+        sentinels: [`127.0.0.1:${redis.sentinelPort}`],
+        name: redis.name,
+        tls: { caFile: tls.ca },
+      };
+      const a = await stackWith(conn);
+      const b = await stackWith(conn);
+      const spec = { peer: freshClient() };
+      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+    }, 60_000);
+  },
+);

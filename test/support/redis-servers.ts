@@ -45,11 +45,13 @@ export async function until(
   }
 }
 
-/** `redis-cli -p port [-a password] args...`, its trimmed output ('' when the command fails). */
-export function cli(port: number, args: string[], password?: string): string {
+/** `redis-cli -p port [-a password] [--tls] args...`, its trimmed output ('' when the command fails). */
+export function redisCli(port: number, args: string[], password?: string, tls?: TlsFiles): string {
   const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  const secure =
+    tls === undefined ? [] : ['--tls', '--cacert', tls.ca, '--cert', tls.clientCert, '--key', tls.clientKey];
   try {
-    return execFileSync('redis-cli', ['-p', String(port), ...auth, ...args], {
+    return execFileSync('redis-cli', ['-p', String(port), ...auth, ...secure, ...args], {
       encoding: 'utf8',
       timeout: 5000,
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -57,6 +59,41 @@ export function cli(port: number, args: string[], password?: string): string {
   } catch {
     return '';
   }
+}
+
+/** A private CA, a server certificate for 127.0.0.1/localhost and a client certificate (PEM files). */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** openssl is installed (skips outside CI, throws under CI when not). */
+export function opensslAvailable(): boolean {
+  return requireCommand('openssl', 'openssl');
+}
+
+/** Makes the CA and certificates in `dir` with openssl. */
+export function makeTlsFiles(dir: string): TlsFiles {
+  const f = (n: string) => join(dir, n);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', timeout: 30_000 });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=realip test CA');
+  writeFileSync(f('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  for (const [name, ext] of [['server', ['-extfile', f('server.ext')]], ['client', []]] as const) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name === 'server' ? 'localhost' : 'realip client'}`);
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', ...ext);
+  }
+  return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
+} // prettier-ignore
+
+/** redis-server flags serving TLS only on `port` (clients must present a certificate when `verifyClients`). */
+function tlsFlags(port: number, tls: TlsFiles, verifyClients: boolean): string[] {
+  return [
+    '--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+    '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', verifyClients ? 'yes' : 'no',
+  ]; // prettier-ignore
 }
 
 const BASE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
@@ -71,11 +108,15 @@ export interface RedisServer extends RedisTopology {
   process: ChildProcess;
 }
 
-/** One plain redis-server. */
-export async function startRedisServer(): Promise<RedisServer> {
+/** One redis-server; with `tls`, TLS only (and client certificates required when `verifyClients`). */
+export async function startRedisServer(
+  o: { tls?: TlsFiles; verifyClients?: boolean } = {},
+): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'realip-redis-'));
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), ...BASE, '--dir', dir], { stdio: 'ignore' });
+  const listen =
+    o.tls === undefined ? ['--port', String(port)] : tlsFlags(port, o.tls, o.verifyClients ?? false);
+  const proc = spawn('redis-server', [...listen, ...BASE, '--dir', dir], { stdio: 'ignore' });
   const stop = () => {
     proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -93,7 +134,8 @@ export interface RedisCluster extends RedisTopology {
   ports: number[];
 }
 
-export async function startRedisCluster(size = 3): Promise<RedisCluster> {
+/** `size` cluster-enabled masters; with `tls`, TLS only (client and cluster bus). */
+export async function startRedisCluster(size = 3, tls?: TlsFiles): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'realip-redis-cluster-'));
   const procs: ChildProcess[] = [];
   const stop = () => {
@@ -103,11 +145,17 @@ export async function startRedisCluster(size = 3): Promise<RedisCluster> {
   try {
     const ports: number[] = [];
     for (let i = 0; i < size; i++) ports.push(await freePort());
+    const listen = (port: number) =>
+      tls === undefined ? ['--port', String(port)] : [...tlsFlags(port, tls, false), '--tls-cluster', 'yes'];
+    const secure =
+      tls === undefined
+        ? []
+        : ['--tls', '--cacert', tls.ca, '--cert', tls.clientCert, '--key', tls.clientKey];
     for (const port of ports) {
       procs.push(
         spawn(
           'redis-server',
-          ['--port', String(port), ...BASE, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir],
+          [...listen(port), ...BASE, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir],
           { stdio: 'ignore' },
         ),
       ); // prettier-ignore
@@ -122,11 +170,12 @@ export async function startRedisCluster(size = 3): Promise<RedisCluster> {
         '--cluster-replicas',
         '0',
         '--cluster-yes',
+        ...secure,
       ],
       { stdio: 'ignore', timeout: 15_000 },
     );
     await until(
-      () => ports.every((p) => cli(p, ['cluster', 'info']).includes('cluster_state:ok')),
+      () => ports.every((p) => redisCli(p, ['cluster', 'info'], undefined, tls).includes('cluster_state:ok')),
       10_000,
       'cluster_state:ok on every node',
     );
@@ -159,7 +208,7 @@ export interface RedisSentinel extends RedisTopology {
  * replica and the Sentinel authenticate with it); `sentinelPassword` protects the Sentinel.
  */
 export async function startRedisSentinel(
-  o: { name?: string; password?: string; sentinelPassword?: string } = {},
+  o: { name?: string; password?: string; sentinelPassword?: string; tls?: TlsFiles } = {},
 ): Promise<RedisSentinel> {
   const name = o.name ?? 'mymaster';
   const dir = mkdtempSync(join(tmpdir(), 'realip-redis-sentinel-'));
@@ -171,14 +220,16 @@ export async function startRedisSentinel(
   try {
     const [m, r, s] = [await freePort(), await freePort(), await freePort()];
     const auth = o.password === undefined ? [] : ['--requirepass', o.password, '--masterauth', o.password];
+    const listen = (port: number) =>
+      o.tls === undefined
+        ? ['--port', String(port)]
+        : [...tlsFlags(port, o.tls, false), '--tls-replication', 'yes'];
+    const cli = (port: number, args: string[], password?: string) => redisCli(port, args, password, o.tls);
     const byPort = new Map<number, ChildProcess>();
-    byPort.set(
-      m,
-      spawn('redis-server', ['--port', String(m), ...BASE, '--dir', dir, ...auth], { stdio: 'ignore' }),
-    );
+    byPort.set(m, spawn('redis-server', [...listen(m), ...BASE, '--dir', dir, ...auth], { stdio: 'ignore' }));
     byPort.set(
       r,
-      spawn('redis-server', ['--port', String(r), ...BASE, '--dir', dir, ...auth, '--replicaof', '127.0.0.1', String(m)], {
+      spawn('redis-server', [...listen(r), ...BASE, '--dir', dir, ...auth, '--replicaof', '127.0.0.1', String(m)], {
         stdio: 'ignore',
       }),
     ); // prettier-ignore
@@ -192,7 +243,17 @@ export async function startRedisSentinel(
     writeFileSync(
       conf,
       [
-        `port ${s}`,
+        ...(o.tls === undefined
+          ? [`port ${s}`]
+          : [
+              'port 0',
+              `tls-port ${s}`,
+              `tls-cert-file ${o.tls.cert}`,
+              `tls-key-file ${o.tls.key}`,
+              `tls-ca-cert-file ${o.tls.ca}`,
+              'tls-auth-clients no',
+              'tls-replication yes',
+            ]),
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${name} 127.0.0.1 ${m} 1`,
