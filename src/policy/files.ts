@@ -1,7 +1,8 @@
 /**
  * Files a policy refers to: list files (one rule per line, `#` comments), GeoIP databases (and the
- * embedded `@ip-location-db` one), HMAC key files, Redis TLS certificates and keys. Checked when a policy is loaded from disk, so
- * `realip check` catches a missing or broken list before a deployment does.
+ * embedded `@ip-location-db` one), HMAC key files, Redis TLS certificates and keys. Checked when a
+ * policy is loaded from disk, so `realip check` catches a missing or broken list before a deployment
+ * does.
  */
 import { access, readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';

@@ -116,9 +116,9 @@ export function policySource(policy: Policy): PolicySourceInfo | undefined {
   return SOURCES.get(policy);
 }
 
-/** Absolute paths, upper-case country codes, lower-case header names; frozen. */
 const TLS_FILES = ['caFile', 'certFile', 'keyFile'] as const;
 
+/** Absolute paths, upper-case country codes, lower-case header names; frozen. */
 function normalise(policy: Policy, baseDir: string): Policy {
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(baseDir, p));
   const upper = (list: readonly string[] | undefined) => list?.map((c) => c.toUpperCase());
