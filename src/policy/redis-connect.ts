@@ -68,6 +68,9 @@ export function parseRedisNode(text: string): RedisNode | undefined {
   return { host: m[1] ?? m[2]!, port };
 }
 
+const keepName = (address: string, callback: (error: Error | null, address: string) => void): void =>
+  callback(null, address);
+
 /** Creates (and starts connecting) the client `spec` describes. Throws what ioredis throws. */
 export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSpec): RedisClientLike {
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
@@ -101,6 +104,9 @@ export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSp
   return new Cluster(spec.nodes, {
     enableOfflineQueue: false,
     redisOptions: { ...failFast, ...auth },
+    // With TLS, connect to seed nodes by the name given, not by an address ioredis resolved: the
+    // certificate names the host (managed clusters such as ElastiCache), and verification stays on.
+    ...(spec.tls ? { dnsLookup: keepName } : {}),
   });
 }
 

@@ -333,6 +333,16 @@ describe.skipIf(!(runnable && opensslAvailable()))(
         expect((await send(a, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
     }, 60_000);
 
+    it('a TLS Cluster whose certificate names only its host name (as managed clusters): reached by that name', async () => {
+      const named = makeTlsFiles(mkdtempSync(join(dir, 'named-')), { ipSan: false });
+      const redis = await startRedisCluster(3, named, { announceHostname: 'localhost' });
+      stops.push(redis.stop);
+      const a = await stackWith({ cluster: [`localhost:${redis.ports[0]}`], tls: { caFile: named.ca } });
+      const spec = { peer: freshClient() };
+      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+      expect(runs(await burst(a, 5, spec))).toBe('200x4 429x1');
+    }, 60_000);
+
     it('sentinels over TLS: the Sentinel and the data nodes all speak TLS only', async () => {
       const redis = await startRedisSentinel({ tls });
       stops.push(redis.stop);

@@ -75,12 +75,15 @@ export function opensslAvailable(): boolean {
   return requireCommand('openssl', 'openssl');
 }
 
-/** Makes the CA and certificates in `dir` with openssl. */
-export function makeTlsFiles(dir: string): TlsFiles {
+/**
+ * Makes the CA and certificates in `dir` with openssl. The server certificate names localhost and,
+ * unless `ipSan` is false, 127.0.0.1 (without it, only clients that connect by name can verify it).
+ */
+export function makeTlsFiles(dir: string, o: { ipSan?: boolean } = {}): TlsFiles {
   const f = (n: string) => join(dir, n);
   const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', timeout: 30_000 });
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=realip test CA');
-  writeFileSync(f('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  writeFileSync(f('server.ext'), `subjectAltName=DNS:localhost${o.ipSan === false ? '' : ',IP:127.0.0.1'}\n`);
   for (const [name, ext] of [['server', ['-extfile', f('server.ext')]], ['client', []]] as const) {
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name === 'server' ? 'localhost' : 'realip client'}`);
     ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', ...ext);
@@ -134,8 +137,15 @@ export interface RedisCluster extends RedisTopology {
   ports: number[];
 }
 
-/** `size` cluster-enabled masters; with `tls`, TLS only (client and cluster bus). */
-export async function startRedisCluster(size = 3, tls?: TlsFiles): Promise<RedisCluster> {
+/**
+ * `size` cluster-enabled masters; with `tls`, TLS only (client and cluster bus). With
+ * `announceHostname`, nodes announce that name instead of their address (as managed clusters do).
+ */
+export async function startRedisCluster(
+  size = 3,
+  tls?: TlsFiles,
+  o: { announceHostname?: string } = {},
+): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'realip-redis-cluster-'));
   const procs: ChildProcess[] = [];
   const stop = () => {
@@ -145,8 +155,21 @@ export async function startRedisCluster(size = 3, tls?: TlsFiles): Promise<Redis
   try {
     const ports: number[] = [];
     for (let i = 0; i < size; i++) ports.push(await freePort());
-    const listen = (port: number) =>
-      tls === undefined ? ['--port', String(port)] : [...tlsFlags(port, tls, false), '--tls-cluster', 'yes'];
+    const announce =
+      o.announceHostname === undefined
+        ? []
+        : [
+            '--cluster-announce-hostname',
+            o.announceHostname,
+            '--cluster-preferred-endpoint-type',
+            'hostname',
+          ];
+    const listen = (port: number) => [
+      ...(tls === undefined
+        ? ['--port', String(port)]
+        : [...tlsFlags(port, tls, false), '--tls-cluster', 'yes']),
+      ...announce,
+    ];
     const secure =
       tls === undefined
         ? []
