@@ -262,7 +262,7 @@ export function createRealipMetrics(options: RealipMetricsOptions = {}): RealipM
   const storeFallback: Gauge<string> = metric(
     'gauge',
     'store_fallback_active',
-    'Rate limiting runs on its fallback (insurance) store: 1 yes, 0 no.',
+    'Rate limiting runs on its storeFailure fallback (insurance, open or closed) because the store fails: 1 yes, 0 no.',
     ['store'],
     undefined,
   );

@@ -383,6 +383,12 @@ function secretFromEnv(name: string, path: string, errors: StageErrors): string 
   return value;
 }
 
+/** An ioredis (`status`) or node-redis (`isReady`) client that says it is connected. */
+function clientReady(c: unknown): boolean {
+  const x = c as { status?: unknown; isReady?: unknown } | null | undefined;
+  return x !== null && x !== undefined && (x.status === 'ready' || x.isReady === true);
+}
+
 /** The policy's own Redis connection, secrets read from the environment; undefined on a problem. */
 function redisSpec(
   redis: NonNullable<Policy['rateLimit']>['redis'],
@@ -644,6 +650,8 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
 
   let limiter: RateLimiter | undefined;
   const rl = policy.rateLimit;
+  const storeKind = rl?.store ?? 'memory';
+  let redisClientInUse: unknown;
   if (rl) {
     let store: RateLimitStore | undefined = shared.carry;
     if (rl.store === 'redis' && !shared.dryRun) {
@@ -655,6 +663,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
         errors,
       ));
       let client: unknown = options.redisClient;
+      redisClientInUse = client;
       const spec = client === undefined ? redisSpec(rl.redis, errors) : undefined;
       if (mod && spec !== undefined) {
         // Our own ioredis client, connected before the first request so it does not start on the
@@ -666,7 +675,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
             conn.on('error', () => undefined); // reported per request through storeFailure
             ownedRedis.push(conn);
             await waitReady(conn, 2000);
-            client = conn;
+            client = redisClientInUse = conn;
           } catch (error) {
             errors.issues.push({
               path: 'rateLimit.redis',
@@ -692,15 +701,17 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
             ...(lists ? { lists } : {}),
             ...(options.clock ? { clock: options.clock } : {}),
             ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-            ...(hooks
-              ? {
-                  onStoreError: (_e: Error) => hooks.storeError(rl.store ?? 'memory'),
-                }
-              : {}),
+            ...(hooks ? { metrics: hooks } : {}),
           } as Parameters<typeof createRateLimiter>[0],
           'rateLimit',
         ),
       );
+      if (limiter && hooks && storeKind === 'redis') {
+        // Until its first answer or error, Redis is as healthy as its client says it is connected.
+        const healthy = clientReady(redisClientInUse);
+        hooks.storeHealth(storeKind, healthy);
+        hooks.storeFallback(storeKind, !healthy);
+      }
     }
   }
 

@@ -29,6 +29,7 @@ import {
   type RedisSentinel,
   type TlsFiles,
 } from '../support/redis-servers.js';
+import { parsePrometheusText, valueOf } from '../logmetrics/prom-text.js';
 import { burst, runs, send, silentLogger } from './helpers.js';
 
 const problems = (yaml: string) =>
@@ -235,6 +236,63 @@ describe.skipIf(!runnable)('rateLimit.redis.cluster: a real 3-node Redis Cluster
     }
     const perNode = redis!.ports.map((p) => Number(cli(p, ['dbsize'])));
     expect(perNode.every((k) => k > 0)).toBe(true);
+  });
+});
+
+describe.skipIf(!runnable)('store health in the metrics (the sidecar serves them on /metrics)', () => {
+  it('realip_store_healthy and realip_store_fallback_active follow Redis down and back', async () => {
+    const redis = await startRedisServer();
+    try {
+      const policy = parsePolicy(
+        JSON.stringify({
+          rateLimit: {
+            store: 'redis',
+            redis: { url: `redis://127.0.0.1:${redis.port}` },
+            tiers: [{ name: 'default', limits: [{ points: 100, duration: 60 }] }],
+          },
+          metrics: { enabled: true },
+        }),
+      );
+      const stack = await createStack(policy, { logger: silentLogger, onWarning: () => {} });
+      open.push(stack);
+      const gauges = async () => {
+        const p = parsePrometheusText(await stack.metrics());
+        return [
+          valueOf(p, 'realip_store_healthy', { store: 'redis' }),
+          valueOf(p, 'realip_store_fallback_active', { store: 'redis' }),
+        ];
+      };
+      expect(await gauges()).toEqual([1, 0]); // connected before the first request
+      expect((await send(stack, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
+      redis.process.kill('SIGSTOP');
+      expect((await send(stack, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+      expect(await gauges()).toEqual([0, 1]);
+      redis.process.kill('SIGCONT');
+      await until(
+        async () => (await send(stack, { peer: freshClient() })).ctx.rateLimit?.source === 'store',
+        10_000,
+        'the store to answer again',
+      );
+      expect(await gauges()).toEqual([1, 0]);
+    } finally {
+      redis.stop();
+    }
+  }, 30_000);
+
+  it('the memory store reports healthy from the start', async () => {
+    const stack = await createStack(
+      parsePolicy(
+        JSON.stringify({
+          rateLimit: { tiers: [{ name: 'default', limits: [{ points: 1, duration: 60 }] }] },
+          metrics: { enabled: true },
+        }),
+      ),
+      { logger: silentLogger },
+    );
+    open.push(stack);
+    const p = parsePrometheusText(await stack.metrics());
+    expect(valueOf(p, 'realip_store_healthy', { store: 'memory' })).toBe(1);
+    expect(valueOf(p, 'realip_store_fallback_active', { store: 'memory' })).toBe(0);
   });
 });
 

@@ -380,3 +380,35 @@ describe('exemptions and double counting', () => {
     expect((l.consume(ctx('192.0.2.50')) as RateLimitDecision).limited).toBe(true);
   });
 });
+
+describe('metrics option (store health)', () => {
+  const tiers = [{ name: 'default', limits: [{ points: 1, duration: 60 }] }];
+
+  it('reports the memory store healthy at construction, once', () => {
+    const calls: unknown[][] = [];
+    const record =
+      (name: string) =>
+      (...args: unknown[]) =>
+        calls.push([name, ...args]);
+    const limiter = createRateLimiter({
+      tiers,
+      metrics: {
+        storeHealth: record('storeHealth'),
+        storeFallback: record('storeFallback'),
+        storeError: record('storeError'),
+      },
+    });
+    limiter.consume(ctx('192.0.2.1'));
+    limiter.consume(ctx('192.0.2.1'));
+    expect(calls).toEqual([
+      ['storeHealth', 'memory', true],
+      ['storeFallback', 'memory', false],
+    ]);
+  });
+
+  it('rejects an object without the three hooks, naming the option', () => {
+    expect(() => createRateLimiter({ tiers, metrics: { storeHealth: () => {} } as never })).toThrow(
+      /metrics: expected an object with storeHealth, storeFallback and storeError/,
+    );
+  });
+});

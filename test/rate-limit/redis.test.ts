@@ -248,6 +248,7 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
     let app: { port: number; server: Server };
     let mw: RateLimitMiddleware;
     const errors: string[] = [];
+    const health: boolean[] = [];
     const STORE_TIMEOUT = 100;
 
     beforeAll(async () => {
@@ -268,6 +269,7 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
         replicas: 2,
         tiers: TIERS,
         onStoreError: (e) => errors.push(e.message),
+        onStoreHealth: (healthy) => health.push(healthy),
       });
       app = await startApp(mw);
     });
@@ -307,7 +309,9 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
       async (fault) => {
         const ip = fault === 'cut' ? '127.0.0.17' : '127.0.0.12';
         expect((await timed('127.0.0.3')).source).toBe('store');
+        expect(health.at(-1)).toBe(true);
         errors.length = 0;
+        health.length = 0;
         if (fault === 'cut') proxy.cut();
         else proxy.stall();
         const seen: string[] = [];
@@ -325,6 +329,8 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
         proxy.restore();
         await untilStore('127.0.0.3');
         expect(mw.limiter.stats().breakerOpen).toBe(false);
+        // One call per change of state, not per error: failing once, then healthy again.
+        expect(health).toEqual([false, true]);
       },
     );
   });

@@ -7,6 +7,7 @@
  * through `storeFailure` and are never reported as 429s.
  */
 import { IssueCollector, joinPath } from '../../errors.js';
+import type { RealipMetricsHooks } from '../../types.js';
 import { compileExemptPaths, type PathExemption } from '../paths.js';
 import { problemBody } from '../problem.js';
 import type {
@@ -94,6 +95,20 @@ export interface RateLimitOptions<Req = unknown> {
   storeTimeoutMs?: number;
   /** Called on every store error (timeouts included). @default a warning, once */
   onStoreError?: (error: Error, event: RateLimitStoreErrorEvent) => void;
+  /**
+   * Called when a remote store's state changes: `false` at the first error (requests are then
+   * decided by `storeFailure`), `true` when it answers again; also at the first answer or error
+   * after construction. Not called for the memory store.
+   * @default undefined (no callback)
+   */
+  onStoreHealth?: (healthy: boolean) => void;
+  /**
+   * Store health into metrics: `createRealipMetrics().hooks` from `realip/metrics` (or your own
+   * object with these three methods) sets `realip_store_healthy`, `realip_store_fallback_active`
+   * (1 while requests are decided by `storeFailure`) and counts `realip_store_errors_total`. The
+   * memory store is reported healthy at construction, a remote store at its first answer or error.
+   */
+  metrics?: Pick<RealipMetricsHooks, 'storeHealth' | 'storeFallback' | 'storeError'>;
   /**
    * Called the first time a key is limited in a window; later rejections are only counted
    * (`stats()`), so a flood does not flood your logs.
@@ -304,6 +319,10 @@ class Limiter implements RateLimiter {
   private readonly timeoutMs: number;
   private readonly breaker: Breaker;
   private readonly onStoreError: ((error: Error, event: RateLimitStoreErrorEvent) => void) | undefined;
+  private readonly onStoreHealth: ((healthy: boolean) => void) | undefined;
+  private readonly metrics: RateLimitOptions['metrics'];
+  /** The remote store's last known state (undefined until its first answer or error). */
+  private storeHealthy: boolean | undefined = undefined;
   private readonly onLimited: ((event: RateLimitedEvent) => void) | undefined;
   private readonly warn: (code: string, message: string) => void;
   private readonly exposeIp: boolean;
@@ -329,6 +348,8 @@ class Limiter implements RateLimiter {
       'replicas',
       'storeTimeoutMs',
       'onStoreError',
+      'onStoreHealth',
+      'metrics',
       'onLimited',
       'ipv6Prefix',
       'key',
@@ -391,7 +412,7 @@ class Limiter implements RateLimiter {
       );
     }
     this.timeoutMs = timeoutMs;
-    for (const k of ['onStoreError', 'onLimited', 'onWarning'] as const) {
+    for (const k of ['onStoreError', 'onStoreHealth', 'onLimited', 'onWarning'] as const) {
       if (o[k] !== undefined && typeof o[k] !== 'function')
         issues.add(joinPath(path, k), 'expected a function');
     }
@@ -403,6 +424,20 @@ class Limiter implements RateLimiter {
     this.legacyHeaders = o.legacyHeaders ?? false;
     this.exposeIp = o.exposeIp ?? false;
     this.onStoreError = o.onStoreError;
+    this.onStoreHealth = o.onStoreHealth;
+    const m = o.metrics as Record<string, unknown> | undefined;
+    if (
+      m !== undefined &&
+      (m === null ||
+        typeof m !== 'object' ||
+        !['storeHealth', 'storeFallback', 'storeError'].every((f) => typeof m[f] === 'function'))
+    ) {
+      issues.add(
+        joinPath(path, 'metrics'),
+        'expected an object with storeHealth, storeFallback and storeError (createRealipMetrics().hooks)',
+      );
+    }
+    this.metrics = o.metrics;
     this.onLimited = o.onLimited;
     const onWarning = o.onWarning;
     const warnCounts = new Map<string, number>();
@@ -445,6 +480,7 @@ class Limiter implements RateLimiter {
       void this.binding.close();
       issues.throwIfAny();
     }
+    if (!this.remote && this.metrics !== undefined) this.setStoreHealth(true); // memory: always healthy
     this.insuranceTiers = scaleTiers(this.tiers, replicas);
     this.insurance =
       this.remote && failure === 'insurance'
@@ -511,14 +547,36 @@ class Limiter implements RateLimiter {
     return withTimeout(pending, this.timeoutMs).then(
       () => {
         this.breaker.success();
+        if (this.storeHealthy !== true) this.setStoreHealth(true);
         return this.decide(decision);
       },
       (err: Error) => this.storeError(err, decision, route === PROBE_STORE),
     );
   }
 
+  private setStoreHealth(healthy: boolean): void {
+    this.storeHealthy = healthy;
+    try {
+      if (this.metrics !== undefined) {
+        this.metrics.storeHealth(this.storeKind, healthy);
+        this.metrics.storeFallback(this.storeKind, !healthy);
+      }
+      if (this.onStoreHealth !== undefined) this.onStoreHealth(healthy);
+    } catch {
+      // A throwing callback must not fail a request.
+    }
+  }
+
   private storeError(err: Error, decision: RateLimitDecision, _probe: boolean): RateLimitDecision {
     this.counters.storeErrors++;
+    if (this.storeHealthy !== false) this.setStoreHealth(false);
+    if (this.metrics !== undefined) {
+      try {
+        this.metrics.storeError(this.storeKind);
+      } catch {
+        // as above
+      }
+    }
     const opened = this.breaker.failure();
     const event: RateLimitStoreErrorEvent = {
       store: this.storeKind,
