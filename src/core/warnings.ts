@@ -19,7 +19,8 @@ class Warning implements RealipWarning {
   ) {}
 }
 
-function defaultHandler(w: RealipWarning): void {
+/** The default warning handler: `process.emitWarning`. */
+export function defaultHandler(w: RealipWarning): void {
   process.emitWarning(w.message, { type: 'RealipWarning', code: w.code, detail: `See ${w.help}` });
 }
 

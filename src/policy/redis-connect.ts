@@ -8,6 +8,9 @@
  * and subscribes to their `+switch-master` so it also leaves a master that hangs without closing.
  */
 
+import { defaultHandler, warningHelp } from '../core/warnings.js';
+import type { WarningHandler } from '../types.js';
+
 /** One `host:port` of a Sentinel or Cluster node list. */
 export interface RedisNode {
   host: string;
@@ -141,4 +144,44 @@ export async function closeRedis(c: RedisClientLike, ms = 1000): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A connection error of the stack's own Redis client (docs/errors.md). */
+export const WRN_REDIS_CONNECTION = 'WRN_REALIP_REDIS_CONNECTION';
+
+/**
+ * Reports the client's connection errors (a wrong password, an untrusted certificate, unreachable
+ * Sentinels) as `WRN_REALIP_REDIS_CONNECTION`, which store calls alone would only show as "not
+ * ready": the first error, each different one, and the first after the client was ready again.
+ * The client retries every few hundred milliseconds; repeats of the same error are only counted
+ * (`count`). Retry delays in ioredis' messages do not make an error a different one.
+ */
+export function reportConnectionErrors(
+  c: RedisClientLike,
+  onWarning: WarningHandler | undefined,
+  storeFailure: string,
+): void {
+  const handler = onWarning ?? defaultHandler;
+  let last: string | undefined;
+  let count = 0;
+  c.on('error', (error: unknown) => {
+    count++;
+    const message = error instanceof Error ? error.message : String(error);
+    const same = message.replace(/\d+ ?ms\b/g, 'N ms');
+    if (same === last) return;
+    last = same;
+    try {
+      handler({
+        code: WRN_REDIS_CONNECTION,
+        message: `rateLimit.redis: ${message} (requests are decided by storeFailure "${storeFailure}" until Redis answers)`,
+        help: warningHelp(WRN_REDIS_CONNECTION),
+        count,
+      });
+    } catch {
+      // A failing warning handler must not take the client down.
+    }
+  });
+  c.on('ready', () => {
+    last = undefined;
+  });
 }

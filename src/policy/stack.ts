@@ -46,6 +46,7 @@ import { policySource } from './parse.js';
 import {
   createRedisConnection,
   parseRedisNode,
+  reportConnectionErrors,
   waitReady,
   closeRedis,
   type IoredisModule,
@@ -672,7 +673,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
         if (io) {
           try {
             const conn = createRedisConnection(io as unknown as IoredisModule, spec);
-            conn.on('error', () => undefined); // reported per request through storeFailure
+            reportConnectionErrors(conn, options.onWarning, rl.storeFailure ?? 'insurance');
             ownedRedis.push(conn);
             await waitReady(conn, 2000);
             client = redisClientInUse = conn;

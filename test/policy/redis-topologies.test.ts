@@ -29,6 +29,7 @@ import {
   type RedisSentinel,
   type TlsFiles,
 } from '../support/redis-servers.js';
+import type { RealipWarning } from '../../src/types.js';
 import { parsePrometheusText, valueOf } from '../logmetrics/prom-text.js';
 import { burst, runs, send, silentLogger } from './helpers.js';
 
@@ -114,7 +115,11 @@ afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-async function stackWith(redis: Record<string, unknown>, points = 5): Promise<PolicyStack> {
+async function stackWith(
+  redis: Record<string, unknown>,
+  points = 5,
+  onWarning: (w: RealipWarning) => void = () => {},
+): Promise<PolicyStack> {
   const policy = parsePolicy(
     JSON.stringify({
       rateLimit: {
@@ -125,7 +130,7 @@ async function stackWith(redis: Record<string, unknown>, points = 5): Promise<Po
       },
     }),
   );
-  const stack = await createStack(policy, { logger: silentLogger, onWarning: () => {} });
+  const stack = await createStack(policy, { logger: silentLogger, onWarning });
   open.push(stack);
   return stack;
 }
@@ -344,6 +349,25 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       // The certificate names 127.0.0.1 and localhost; another serverName fails verification.
       const wrongName = await stackWith({ url, tls: { caFile: tls.ca, serverName: 'redis.example' } });
       expect((await send(wrongName, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+    }, 30_000);
+
+    it('says why Redis is not ready: the connection error as one warning, repeats counted', async () => {
+      const redis = await startRedisServer({ tls });
+      stops.push(redis.stop);
+      const warnings: RealipWarning[] = [];
+      const stack = await stackWith({ url: `rediss://127.0.0.1:${redis.port}`, tls: {} }, 5, (w) =>
+        warnings.push(w),
+      );
+      await send(stack, { peer: freshClient() });
+      await new Promise((r) => setTimeout(r, 500)); // the client keeps retrying meanwhile
+      const connection = warnings.filter((w) => w.code === 'WRN_REALIP_REDIS_CONNECTION');
+      expect(connection).toHaveLength(1);
+      expect(connection[0]!.message).toBe(
+        'rateLimit.redis: self-signed certificate in certificate chain (requests are decided by storeFailure "insurance" until Redis answers)',
+      );
+      expect(connection[0]!.help).toBe('docs/errors.md#wrn-realip-redis-connection');
+      // The store call itself only knows the client is not ready.
+      expect(warnings.map((w) => w.code)).toContain('WRN_REALIP_RATELIMIT_STORE_ERROR');
     }, 30_000);
 
     it('a server that verifies clients (tls-auth-clients yes) accepts certFile + keyFile, from a policy file with relative paths', async () => {
