@@ -152,7 +152,7 @@ export const WRN_REDIS_CONNECTION = 'WRN_REALIP_REDIS_CONNECTION';
 /**
  * Reports the client's connection errors (a wrong password, an untrusted certificate, unreachable
  * Sentinels) as `WRN_REALIP_REDIS_CONNECTION`, which store calls alone would only show as "not
- * ready": the first error, each different one, and the first after the client was ready again.
+ * ready": each different error once, and again after the client was ready in between.
  * The client retries every few hundred milliseconds; repeats of the same error are only counted
  * (`count`). Retry delays in ioredis' messages do not make an error a different one.
  */
@@ -162,14 +162,16 @@ export function reportConnectionErrors(
   storeFailure: string,
 ): void {
   const handler = onWarning ?? defaultHandler;
-  let last: string | undefined;
+  // Errors reported since the client was last ready (bounded: past 16, new ones are only counted).
+  const seen = new Set<string>();
   let count = 0;
-  c.on('error', (error: unknown) => {
+  const report = (error: unknown, node?: unknown) => {
     count++;
-    const message = error instanceof Error ? error.message : String(error);
-    const same = message.replace(/\d+ ?ms\b/g, 'N ms');
-    if (same === last) return;
-    last = same;
+    const text = error instanceof Error ? error.message : String(error);
+    const same = text.replace(/\d+ ?ms\b/g, 'N ms');
+    if (seen.has(same) || seen.size >= 16) return;
+    seen.add(same);
+    const message = typeof node === 'string' ? `${node}: ${text}` : text;
     try {
       handler({
         code: WRN_REDIS_CONNECTION,
@@ -180,8 +182,12 @@ export function reportConnectionErrors(
     } catch {
       // A failing warning handler must not take the client down.
     }
-  });
+  };
+  c.on('error', (error: unknown) => report(error));
+  // A Cluster reports each node's own error (the TLS or auth failure) as 'node error'; its 'error'
+  // then only says "Failed to refresh slots cache.".
+  c.on('node error', (error: unknown, node: unknown) => report(error, node));
   c.on('ready', () => {
-    last = undefined;
+    seen.clear();
   });
 }

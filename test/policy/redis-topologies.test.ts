@@ -425,6 +425,26 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       expect(runs(await burst(a, 5, spec))).toBe('200x4 429x1');
     }, 60_000);
 
+    it('a Cluster that cannot connect: a few distinct warnings, naming the node, however often the client retries', async () => {
+      const redis = await startRedisCluster(3, tls);
+      stops.push(redis.stop);
+      const warnings: RealipWarning[] = [];
+      const stack = await stackWith({ cluster: [`127.0.0.1:${redis.ports[0]}`], tls: {} }, 5, (w) =>
+        warnings.push(w),
+      );
+      expect((await send(stack, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+      await new Promise((r) => setTimeout(r, 1000)); // the client retries meanwhile
+      const connection = warnings
+        .filter((w) => w.code === 'WRN_REALIP_REDIS_CONNECTION')
+        .map((w) => w.message.replace(/ \(requests are decided .*$/, ''));
+      // ioredis's Cluster hands on the node's failure only as a closed connection (the TLS reason
+      // stays inside it): the warning names the node, and the slots refresh that failed.
+      expect(connection.sort()).toEqual([
+        `rateLimit.redis: 127.0.0.1:${redis.ports[0]}: Connection is closed.`,
+        'rateLimit.redis: Failed to refresh slots cache.',
+      ]);
+    }, 60_000);
+
     it('sentinels over TLS: the Sentinel and the data nodes all speak TLS only', async () => {
       const redis = await startRedisSentinel({ tls });
       stops.push(redis.stop);
