@@ -139,6 +139,19 @@ let n = 0;
 /** A client address no other test uses. */
 const freshClient = () => `198.51.${100 + (process.pid % 100)}.${++n}`;
 
+/**
+ * Two stacks on `redis` (two replicas of one policy with 5 per minute): the first request is decided
+ * by the store, and the sixth, on either replica, is limited. Returns the stacks.
+ */
+async function sharesOneLimit(redis: Record<string, unknown>): Promise<[PolicyStack, PolicyStack]> {
+  const a = await stackWith(redis);
+  const b = await stackWith(redis);
+  const spec = { peer: freshClient() };
+  expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
+  expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+  return [a, b];
+}
+
 describe.skipIf(!runnable)('rateLimit.redis.sentinels: a real Sentinel, master and replica', () => {
   let redis: RedisSentinel | undefined;
   const env = { REALIP_TEST_REDIS_PASSWORD: 'data-secret', REALIP_TEST_SENTINEL_PASSWORD: 'sentinel-secret' };
@@ -161,13 +174,7 @@ describe.skipIf(!runnable)('rateLimit.redis.sentinels: a real Sentinel, master a
   });
 
   it('two replicas of the policy share one limit through the master the Sentinel names', async () => {
-    const a = await stackWith(conn());
-    const b = await stackWith(conn());
-    const spec = { peer: freshClient() };
-    const first = await send(a, spec);
-    expect(first.ctx.rateLimit?.source).toBe('store');
-    const statuses = [...(await burst(a, 2, spec)), ...(await burst(b, 3, spec))];
-    expect(runs(statuses)).toBe('200x4 429x1'); // 5 per minute including `first`
+    await sharesOneLimit(conn());
     // The counters live on the master (and were replicated), under the policy's prefix.
     const keys = cli(redis!.masterPort(), ['--scan', '--pattern', `*realip-topology-${process.pid}-*`], env.REALIP_TEST_REDIS_PASSWORD);
     expect(keys).not.toBe('');
@@ -230,11 +237,7 @@ describe.skipIf(!runnable)('rateLimit.redis.cluster: a real 3-node Redis Cluster
 
   it('two replicas of the policy share one limit; keys spread over the masters', async () => {
     const nodes = [`127.0.0.1:${redis!.ports[0]}`]; // one seed node: the client finds the rest
-    const a = await stackWith({ cluster: nodes });
-    const b = await stackWith({ cluster: nodes });
-    const spec = { peer: freshClient() };
-    expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
-    expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+    const [a, b] = await sharesOneLimit({ cluster: nodes });
     for (let i = 0; i < 40; i++) {
       const r = await send(i % 2 ? a : b, { peer: freshClient() });
       expect(r.ctx.rateLimit?.source).toBe('store');
@@ -337,11 +340,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       const redis = await startRedisServer({ tls });
       stops.push(redis.stop);
       const url = `rediss://127.0.0.1:${redis.port}`;
-      const a = await stackWith({ url, tls: { caFile: tls.ca } });
-      const b = await stackWith({ url, tls: { caFile: tls.ca } });
-      const spec = { peer: freshClient() };
-      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
-      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+      await sharesOneLimit({ url, tls: { caFile: tls.ca } });
       // Node's trusted roots do not include the private CA: the store is never used, requests are
       // decided by the insurance limiter (storeFailure), never failed.
       const untrusted = await stackWith({ url, tls: {} });
@@ -405,12 +404,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
     it('a Redis Cluster over TLS (client connections and the cluster bus)', async () => {
       const redis = await startRedisCluster(3, tls);
       stops.push(redis.stop);
-      const conn = { cluster: [`127.0.0.1:${redis.ports[0]}`], tls: { caFile: tls.ca } };
-      const a = await stackWith(conn);
-      const b = await stackWith(conn);
-      const spec = { peer: freshClient() };
-      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
-      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+      const [a] = await sharesOneLimit({ cluster: [`127.0.0.1:${redis.ports[0]}`], tls: { caFile: tls.ca } });
       for (let i = 0; i < 30; i++)
         expect((await send(a, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
     }, 60_000);
@@ -419,10 +413,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       const named = makeTlsFiles(mkdtempSync(join(dir, 'named-')), { ipSan: false });
       const redis = await startRedisCluster(3, named, { announceHostname: 'localhost' });
       stops.push(redis.stop);
-      const a = await stackWith({ cluster: [`localhost:${redis.ports[0]}`], tls: { caFile: named.ca } });
-      const spec = { peer: freshClient() };
-      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
-      expect(runs(await burst(a, 5, spec))).toBe('200x4 429x1');
+      await sharesOneLimit({ cluster: [`localhost:${redis.ports[0]}`], tls: { caFile: named.ca } });
     }, 60_000);
 
     it('a Cluster that cannot connect: a few distinct warnings, naming the node, however often the client retries', async () => {
@@ -453,11 +444,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
         name: redis.name,
         tls: { caFile: tls.ca },
       };
-      const a = await stackWith(conn);
-      const b = await stackWith(conn);
-      const spec = { peer: freshClient() };
-      expect((await send(a, spec)).ctx.rateLimit?.source).toBe('store');
-      expect(runs([...(await burst(b, 2, spec)), ...(await burst(a, 3, spec))])).toBe('200x4 429x1');
+      await sharesOneLimit(conn);
     }, 60_000);
   },
 );
