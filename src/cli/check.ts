@@ -3,11 +3,12 @@
  * `file:line: path: message`. Exit 0 when all are valid, 2 otherwise (or for bad arguments).
  */
 import { parseArgs } from 'node:util';
-import { checkPolicyFile } from '../policy/parse.js';
+import { checkPolicyFile, policySource } from '../policy/parse.js';
 import { formatPolicyIssue } from '../policy/errors.js';
 import { describePolicy } from '../policy/describe.js';
 import { PolicyError, type PolicyIssue } from '../policy/errors.js';
 import type { Policy } from '../policy/schema.js';
+import type { RealipWarning } from '../types.js';
 
 const SILENT = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -28,7 +29,47 @@ async function stageIssues(policy: Policy): Promise<PolicyIssue[]> {
   }
 }
 
-const HELP = `Usage: realip check [--json] [--quiet] <policy.yaml> [more.yaml ...]
+/**
+ * `--connect`: builds the stack for real and waits up to `timeoutMs` for its Redis connection.
+ * Returns the problems (the client's own connection errors), none when it connected or the policy
+ * has no Redis store.
+ */
+async function connectIssues(policy: Policy, file: string, timeoutMs: number): Promise<PolicyIssue[]> {
+  const { createStackInternal } = await import('../policy/stack.js');
+  const warnings: RealipWarning[] = [];
+  let stack: Awaited<ReturnType<typeof createStackInternal>>;
+  try {
+    stack = await createStackInternal(policy, { logger: SILENT, onWarning: (w) => warnings.push(w) }, false);
+  } catch (error) {
+    if (error instanceof PolicyError) return [...error.issues];
+    throw error;
+  }
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (stack.pipeline.redisReady() === false && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (stack.pipeline.redisReady() !== false) return [];
+    const errors = warnings
+      .filter((w) => w.code === 'WRN_REALIP_REDIS_CONNECTION')
+      .map((w) => w.message.replace(/^rateLimit\.redis: /, '').replace(/ \(requests are decided .*\)$/, ''));
+    const at = policySource(policy)?.locate(['rateLimit', 'redis']);
+    return [
+      {
+        file: at?.file ?? file,
+        line: at?.line ?? 0,
+        column: at?.column ?? 0,
+        path: 'rateLimit.redis',
+        message: `not connected within ${timeoutMs / 1000} s (${errors.length > 0 ? errors.join('; ') : 'no error reported'})`,
+        code: 'ERR_REALIP_POLICY_REDIS',
+      },
+    ];
+  } finally {
+    await stack.close();
+  }
+}
+
+const HELP = `Usage: realip check [--json] [--quiet] [--connect] <policy.yaml> [more.yaml ...]
 
 Validates policy files (YAML or JSON) and the files they refer to (lists, GeoIP databases), then
 builds every stage (without serving or connecting) so stage-level problems are found too.
@@ -38,6 +79,9 @@ Options:
   --json          print { file, valid, issues, summary } objects, one per line
   --quiet         print problems only
   --schema-only   skip building the stages (no GeoIP database is opened)
+  --connect       also connect to the policy's Redis (rateLimit.redis, secrets from the environment)
+                  and report why it fails: run it where the sidecar runs
+  --timeout S     how long --connect waits for Redis (default 5 s)
   -h, --help`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -50,6 +94,8 @@ export async function run(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         'schema-only': { type: 'boolean' },
+        connect: { type: 'boolean' },
+        timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -65,11 +111,20 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`realip check: no policy file given\n\n${HELP}\n`);
     return 2;
   }
+  const timeout = parsed.values.timeout === undefined ? 5 : Number(parsed.values.timeout);
+  if (!(timeout > 0 && timeout <= 300)) {
+    process.stderr.write(
+      `realip check: --timeout: expected seconds from 0 to 300 (got "${parsed.values.timeout}")\n`,
+    );
+    return 2;
+  }
   let ok = true;
   for (const file of parsed.positionals) {
     const check = await checkPolicyFile(file);
     if (check.policy && !parsed.values['schema-only']) {
-      const issues = await stageIssues(check.policy);
+      let issues = await stageIssues(check.policy);
+      if (issues.length === 0 && parsed.values.connect)
+        issues = await connectIssues(check.policy, file, timeout * 1000);
       if (issues.length > 0) {
         check.issues = issues;
         check.policy = undefined;

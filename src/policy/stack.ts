@@ -271,6 +271,15 @@ export class Pipeline {
     input.headers = undefined;
   }
 
+  /**
+   * Whether the Redis clients this pipeline created (for `rateLimit.redis`) are all connected;
+   * undefined when it created none.
+   */
+  redisReady(): boolean | undefined {
+    if (this.ownedRedis.length === 0) return undefined;
+    return this.ownedRedis.every((r) => r.status === 'ready');
+  }
+
   /** Stops watchers this pipeline owns (lists, geo) and releases the limiter. */
   async close(): Promise<void> {
     this.lists?.close();

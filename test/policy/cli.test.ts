@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as check } from '../../src/cli/check.js';
 import { run as schema } from '../../src/cli/schema.js';
 import { policyJsonSchema } from '../../src/policy/index.js';
+import { requireRedis } from '../support/env.js';
 
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -88,6 +89,45 @@ describe('realip check', () => {
     const r = await capture(() => check([join(dir, 'missing.yaml')]));
     expect(r.code).toBe(2);
     expect(r.err).toContain('missing.yaml: cannot read the policy file (ENOENT)');
+  });
+});
+
+describe('realip check --connect', async () => {
+  const redisUp = await requireRedis();
+  let dir: string;
+  const policy = (url: string) =>
+    `rateLimit:\n  store: redis\n  redis:\n    url: "${url}"\n  tiers: [{ name: d, limits: [{ points: 1, duration: 1 }] }]\n`;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'realip-cli-connect-'));
+    await writeFile(join(dir, 'up.yaml'), policy('redis://127.0.0.1:6379'));
+    await writeFile(join(dir, 'down.yaml'), policy('redis://127.0.0.1:1'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it.runIf(redisUp)('exits 0 when the policy connects to its Redis', async () => {
+    const r = await capture(() => check(['--connect', join(dir, 'up.yaml')]));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${join(dir, 'up.yaml')}: OK`);
+  });
+
+  it('exits 2 with the connection error at the redis section', async () => {
+    const r = await capture(() => check(['--connect', '--timeout', '1', join(dir, 'down.yaml')]));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(
+      `${join(dir, 'down.yaml')}:3: rateLimit.redis: not connected within 1 s (connect ECONNREFUSED 127.0.0.1:1)`,
+    );
+  });
+
+  it('without --connect the same file is valid (nothing is connected)', async () => {
+    expect((await capture(() => check(['--quiet', join(dir, 'down.yaml')]))).code).toBe(0);
+  });
+
+  it('rejects a bad --timeout', async () => {
+    const r = await capture(() => check(['--connect', '--timeout', 'soon', join(dir, 'up.yaml')]));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--timeout: expected seconds from 0 to 300 (got "soon")');
   });
 });
 
