@@ -221,6 +221,7 @@ describe.skipIf(!runnable)('the sidecar image, replayed stage by stage', () => {
     const args = [...image.cmd];
     args[args.indexOf('--upstream') + 1] = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     args.push('--listen', `127.0.0.1:${ports.listen}`, '--admin-listen', `127.0.0.1:${ports.admin}`);
+    args.push('--shutdown-delay', '300ms', '--drain-timeout', '2s');
     const [command, ...rest] = [...image.entrypoint, ...args];
     let argv = [command!, ...rest];
     const uid = image.user?.split(':');
@@ -286,4 +287,13 @@ describe.skipIf(!runnable)('the sidecar image, replayed stage by stage', () => {
     // setpriv execs node in place: the spawned pid is the sidecar itself.
     expect(/^Uid:\s+(\d+)/m.exec(status)![1]).toBe(image.user!.split(':')[0]);
   });
+
+  it('stops on the image STOPSIGNAL: /readyz fails at once, then the process exits 0', async () => {
+    expect(DOCKERFILE).toMatch(/^STOPSIGNAL SIGTERM$/m);
+    const exited = new Promise<number | null>((r) => sidecar!.once('exit', (code) => r(code)));
+    sidecar!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await get(ports.admin, '/readyz')).status).toBe(503);
+    expect(await exited).toBe(0); // liveness: the test's own timeout bounds it
+  }, 10_000);
 });
