@@ -540,7 +540,7 @@ export const rateLimitSchema = z
           .optional()
           .meta({
             description:
-              'TLS to Redis (`tls: {}` for defaults); a `rediss://` URL turns TLS on too. With `sentinels` it applies to the Sentinels and the data nodes. Certificates are always verified. Paths are relative to the policy file; re-read on policy reload.',
+              'TLS to Redis (`tls: {}` for defaults); a `rediss://` URL turns TLS on too. With `sentinels` it applies to the Sentinels and the data nodes. Certificates are always verified. Paths are relative to the policy file; the files are watched, and a rotated certificate is used without a policy change.',
           }),
       })
       .optional()

@@ -18,6 +18,8 @@
  * `geo`, prom-client for `metrics`, pino for the default logger, ioredis for `store: redis`.
  */
 import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
 import { Context } from '../core/context.js';
@@ -31,6 +33,8 @@ import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
 import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
 import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import { watchFileContent, type FileWatcher } from '../core/watch.js';
+import { defaultHandler, warningHelp } from '../core/warnings.js';
 import type { GeoInfo, RealipContext, RealipMetricsHooks, ResolveInput, WarningHandler } from '../types.js';
 import type { GeoTagger } from '../geo/tagger.js';
 import type * as GeoEntry from '../geo/index.js';
@@ -125,6 +129,8 @@ interface Shared {
   readonly requestLogger: boolean;
   /** `realip check`: build every stage but connect to nothing and write nowhere. */
   readonly dryRun: boolean;
+  /** Set by the stack: a file the pipeline read (Redis TLS certificates) changed; rebuild. */
+  filesChanged: (() => void) | undefined;
 }
 
 type GeoModule = typeof GeoEntry;
@@ -159,6 +165,7 @@ export class Pipeline {
     readonly anonymizer: Anonymizer,
     readonly topClients: HeavyHitters | undefined,
     private readonly ownedRedis: readonly RedisClientLike[] = [],
+    private readonly watchers: readonly FileWatcher[] = [],
   ) {}
 
   /**
@@ -282,6 +289,7 @@ export class Pipeline {
 
   /** Stops watchers this pipeline owns (lists, geo) and releases the limiter. */
   async close(): Promise<void> {
+    for (const w of this.watchers) w.close();
     this.lists?.close();
     this.geo?.close();
     this.access.close();
@@ -292,6 +300,9 @@ export class Pipeline {
 }
 
 const EMPTY: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
+
+/** Changed Redis TLS files could not be applied (docs/errors.md). */
+const WRN_TLS_RELOAD = 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED';
 
 /** A response the stack sends instead of the app's (403, 429, 503). */
 export interface StackResponse {
@@ -399,16 +410,26 @@ function clientReady(c: unknown): boolean {
   return x !== null && x !== undefined && (x.status === 'ready' || x.isReady === true);
 }
 
-/** The policy's own Redis connection, secrets read from the environment; undefined on a problem. */
+/** A file read while building a pipeline, watched for changes while the pipeline is in use. */
+interface ReadFile {
+  path: string;
+  content: string;
+}
+
+/**
+ * The policy's own Redis connection, secrets read from the environment, TLS files read (into
+ * `files`); undefined on a problem.
+ */
 function redisSpec(
   redis: NonNullable<Policy['rateLimit']>['redis'],
   errors: StageErrors,
+  files: ReadFile[],
 ): RedisConnectionSpec | undefined {
   if (redis === undefined) return undefined;
   const env = (name: string | undefined, key: string): string | undefined =>
     name === undefined ? undefined : secretFromEnv(name, `rateLimit.redis.${key}`, errors);
   const missing = errors.issues.length;
-  const tls = redis.tls === undefined ? undefined : redisTls(redis.tls, errors);
+  const tls = redis.tls === undefined ? undefined : redisTls(redis.tls, errors, files);
   const password = env(redis.passwordEnv, 'passwordEnv');
   const sentinelPassword = env(redis.sentinelPasswordEnv, 'sentinelPasswordEnv');
   const url = redis.urlEnv !== undefined ? env(redis.urlEnv, 'urlEnv') : redis.url;
@@ -436,14 +457,24 @@ function redisSpec(
   return undefined;
 }
 
-/** The TLS files of `rateLimit.redis.tls`, read now (a policy reload reads them again). */
+/**
+ * The TLS files of `rateLimit.redis.tls`, read now (into `files`, which the pipeline watches: a
+ * rotated certificate rebuilds it) and checked by building a TLS context from them, so a broken
+ * PEM or a key that does not match its certificate is a policy problem, not a connection that
+ * never comes up.
+ */
 function redisTls(
   tls: NonNullable<NonNullable<NonNullable<Policy['rateLimit']>['redis']>['tls']>,
   errors: StageErrors,
+  files: ReadFile[],
 ): RedisTls {
   const out: RedisTls = {};
-  const read = (file: string | undefined, key: string) =>
-    file === undefined ? undefined : readPolicyFile(file, `rateLimit.redis.tls.${key}`, errors);
+  const read = (file: string | undefined, key: string) => {
+    if (file === undefined) return undefined;
+    const content = readPolicyFile(file, `rateLimit.redis.tls.${key}`, errors);
+    if (content !== undefined) files.push({ path: file, content });
+    return content;
+  };
   const ca = read(tls.caFile, 'caFile');
   const cert = read(tls.certFile, 'certFile');
   const key = read(tls.keyFile, 'keyFile');
@@ -451,6 +482,36 @@ function redisTls(
   if (cert !== undefined) out.cert = cert;
   if (key !== undefined) out.key = key;
   if (tls.serverName !== undefined) out.servername = tls.serverName;
+  // Node accepts any text as `ca` (it skips what is not a certificate): check the bundle here.
+  if (ca !== undefined) {
+    const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    let problem =
+      blocks.length === 0 ? 'no PEM certificate in it (expected -----BEGIN CERTIFICATE----- blocks)' : '';
+    for (const block of blocks) {
+      if (problem !== '') break;
+      try {
+        new X509Certificate(block);
+      } catch (error) {
+        problem = `a certificate in it is not valid (${(error as Error).message})`;
+      }
+    }
+    if (problem !== '') {
+      errors.issues.push({
+        path: 'rateLimit.redis.tls.caFile',
+        message: problem,
+        code: 'ERR_REALIP_POLICY_FILE',
+      });
+    }
+  }
+  try {
+    createSecureContext(out);
+  } catch (error) {
+    errors.issues.push({
+      path: 'rateLimit.redis.tls',
+      message: `the certificate files are not usable (${(error as Error).message}); expected PEM files, and a key that matches certFile`,
+      code: 'ERR_REALIP_POLICY_FILE',
+    });
+  }
   return out;
 }
 
@@ -662,6 +723,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
   const rl = policy.rateLimit;
   const storeKind = rl?.store ?? 'memory';
   let redisClientInUse: unknown;
+  const readFiles: ReadFile[] = [];
   if (rl) {
     let store: RateLimitStore | undefined = shared.carry;
     if (rl.store === 'redis' && !shared.dryRun) {
@@ -674,7 +736,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
       ));
       let client: unknown = options.redisClient;
       redisClientInUse = client;
-      const spec = client === undefined ? redisSpec(rl.redis, errors) : undefined;
+      const spec = client === undefined ? redisSpec(rl.redis, errors, readFiles) : undefined;
       if (mod && spec !== undefined) {
         // Our own ioredis client, connected before the first request so it does not start on the
         // insurance limiter; closed with the pipeline.
@@ -756,6 +818,16 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
     for (const r of ownedRedis) r.disconnect();
     errors.throwIfAny(policy);
   }
+  // Certificates rotate (cert-manager, a Secret update): a change rebuilds the pipeline from the
+  // same policy, which reads them again; a broken new file keeps this pipeline.
+  const watchers = readFiles.map((f) =>
+    watchFileContent(f.path, f.content, () => shared.filesChanged?.(), {
+      ...(options.watchOptions?.pollMs !== undefined ? { pollMs: options.watchOptions.pollMs } : {}),
+      ...(options.watchOptions?.debounceMs !== undefined
+        ? { debounceMs: options.watchOptions.debounceMs }
+        : {}),
+    }),
+  );
   return new Pipeline(
     policy,
     resolver!,
@@ -769,6 +841,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
     anonymizer,
     topClients,
     ownedRedis,
+    watchers,
   );
 }
 
@@ -810,6 +883,20 @@ class Stack implements PolicyStack {
     private readonly shared: Shared,
   ) {
     this.current = pipeline;
+    shared.filesChanged = () => {
+      if (this.closed) return;
+      this.update(this.current.policy).catch((error: unknown) => {
+        // Keep the pipeline in use; say why the new files were not taken.
+        this.shared.reloadFailures++;
+        const message = error instanceof Error ? error.message : String(error);
+        (this.shared.options.onWarning ?? defaultHandler)({
+          code: WRN_TLS_RELOAD,
+          message: `rateLimit.redis.tls: the changed certificate files were not applied: ${message}`,
+          help: warningHelp(WRN_TLS_RELOAD),
+          count: this.shared.reloadFailures,
+        });
+      });
+    };
   }
 
   get policy(): Policy {
@@ -935,6 +1022,7 @@ function newShared(options: StackOptions, requestLogger = false, dryRun = false)
     geoModule: undefined,
     metricsModule: undefined,
     redisModule: undefined,
+    filesChanged: undefined,
     reloadFailures: 0,
     reloadsApplied: 0,
   };

@@ -436,6 +436,90 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       ]);
     }, 60_000);
 
+    it("unusable certificate files fail the build: not PEM, or a key that is not the certificate's", async () => {
+      const garbage = join(dir, 'garbage.pem');
+      writeFileSync(garbage, 'not a certificate\n');
+      const build = (t: Record<string, string>) =>
+        createStack(
+          parsePolicy(
+            JSON.stringify({
+              rateLimit: {
+                store: 'redis',
+                redis: { url: 'rediss://127.0.0.1:1', tls: t },
+                tiers: [{ name: 'd', limits: [{ points: 1, duration: 1 }] }],
+              },
+            }),
+          ),
+          { logger: silentLogger, onWarning: () => {} },
+        );
+      await expect(build({ caFile: garbage })).rejects.toThrow(
+        /rateLimit\.redis\.tls\.caFile: no PEM certificate in it \(expected -----BEGIN CERTIFICATE----- blocks\)/,
+      );
+      writeFileSync(garbage, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      await expect(build({ caFile: garbage })).rejects.toThrow(
+        /rateLimit\.redis\.tls\.caFile: a certificate in it is not valid \(.+\)/,
+      );
+      await expect(build({ certFile: garbage, keyFile: tls.clientKey })).rejects.toThrow(
+        /rateLimit\.redis\.tls: the certificate files are not usable \(.+\); expected PEM files/,
+      );
+      await expect(build({ certFile: tls.clientCert, keyFile: tls.key })).rejects.toThrow(
+        /rateLimit\.redis\.tls: the certificate files are not usable \(.*key values mismatch.*\)/,
+      );
+    });
+
+    it('a rotated client certificate is picked up without a policy change', async () => {
+      const redis = await startRedisServer({ tls, verifyClients: true });
+      stops.push(redis.stop);
+      const other = makeTlsFiles(mkdtempSync(join(dir, 'other-')));
+      const rot = mkdtempSync(join(dir, 'rotating-'));
+      const warnings: RealipWarning[] = [];
+      const cert = join(rot, 'client.crt');
+      const key = join(rot, 'client.key');
+      // Start with a client certificate from a CA the server does not trust.
+      writeFileSync(cert, readFileSync(other.clientCert));
+      writeFileSync(key, readFileSync(other.clientKey));
+      const stack = await createStack(
+        parsePolicy(
+          JSON.stringify({
+            rateLimit: {
+              store: 'redis',
+              redis: {
+                url: `rediss://127.0.0.1:${redis.port}`,
+                tls: { caFile: tls.ca, certFile: cert, keyFile: key },
+              },
+              tiers: [{ name: 'd', limits: [{ points: 100, duration: 60 }] }],
+            },
+          }),
+        ),
+        {
+          logger: silentLogger,
+          onWarning: (w) => warnings.push(w),
+          watchOptions: { pollMs: 100, debounceMs: 20 },
+        },
+      );
+      open.push(stack);
+      expect((await send(stack, { peer: freshClient() })).ctx.rateLimit?.source).toBe('insurance');
+      // The rotation: a certificate the server trusts, as cert-manager would write it.
+      writeFileSync(key, readFileSync(tls.clientKey));
+      writeFileSync(cert, readFileSync(tls.clientCert));
+      await until(
+        async () => (await send(stack, { peer: freshClient() })).ctx.rateLimit?.source === 'store',
+        10_000,
+        'the rotated certificate to be used',
+      );
+      // A rotation caught halfway (a key that is not the certificate's): reported, connection kept.
+      writeFileSync(key, readFileSync(tls.key));
+      await until(
+        () => warnings.some((w) => w.code === 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED'),
+        10_000,
+        'the unusable files to be reported',
+      );
+      expect(warnings.find((w) => w.code === 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED')!.message).toMatch(
+        /^rateLimit\.redis\.tls: the changed certificate files were not applied: .*key values mismatch/,
+      );
+      expect((await send(stack, { peer: freshClient() })).ctx.rateLimit?.source).toBe('store');
+    }, 30_000);
+
     it('sentinels over TLS: the Sentinel and the data nodes all speak TLS only', async () => {
       const redis = await startRedisSentinel({ tls });
       stops.push(redis.stop);
