@@ -8,7 +8,6 @@ import { formatPolicyIssue } from '../policy/errors.js';
 import { describePolicy } from '../policy/describe.js';
 import { PolicyError, type PolicyIssue } from '../policy/errors.js';
 import type { Policy } from '../policy/schema.js';
-import type { RealipWarning } from '../types.js';
 
 const SILENT = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -36,23 +35,21 @@ async function stageIssues(policy: Policy): Promise<PolicyIssue[]> {
  */
 async function connectIssues(policy: Policy, file: string, timeoutMs: number): Promise<PolicyIssue[]> {
   const { createStackInternal } = await import('../policy/stack.js');
-  const warnings: RealipWarning[] = [];
   let stack: Awaited<ReturnType<typeof createStackInternal>>;
   try {
-    stack = await createStackInternal(policy, { logger: SILENT, onWarning: (w) => warnings.push(w) }, false);
+    stack = await createStackInternal(policy, { logger: SILENT, onWarning: () => {} }, false);
   } catch (error) {
     if (error instanceof PolicyError) return [...error.issues];
     throw error;
   }
   try {
     const deadline = Date.now() + timeoutMs;
-    while (stack.pipeline.redisReady() === false && Date.now() < deadline) {
+    let status = stack.pipeline.redisStatus();
+    while (status !== undefined && !status.ready && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
+      status = stack.pipeline.redisStatus();
     }
-    if (stack.pipeline.redisReady() !== false) return [];
-    const errors = warnings
-      .filter((w) => w.code === 'WRN_REALIP_REDIS_CONNECTION')
-      .map((w) => w.message.replace(/^rateLimit\.redis: /, '').replace(/ \(requests are decided .*\)$/, ''));
+    if (status === undefined || status.ready) return [];
     const at = policySource(policy)?.locate(['rateLimit', 'redis']);
     return [
       {
@@ -60,7 +57,7 @@ async function connectIssues(policy: Policy, file: string, timeoutMs: number): P
         line: at?.line ?? 0,
         column: at?.column ?? 0,
         path: 'rateLimit.redis',
-        message: `not connected within ${timeoutMs / 1000} s (${errors.length > 0 ? errors.join('; ') : 'no error reported'})`,
+        message: `not connected within ${timeoutMs / 1000} s (${status.errors.length > 0 ? status.errors.join('; ') : 'no error reported'})`,
         code: 'ERR_REALIP_POLICY_REDIS',
       },
     ];

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { IssueCollector } from '../errors.js';
 import { compileRanges } from '../core/cidr.js';
 import type { Problem } from './zod-issues.js';
-import { EMBEDDED_GEO, type Policy } from './schema.js';
+import { EMBEDDED_GEO, REDIS_TLS_FILES, type Policy } from './schema.js';
 
 /** The package holding the embedded country database (CC BY 4.0 data by the NRO, via ip-location-db). */
 export const EMBEDDED_GEO_PACKAGE = '@ip-location-db/geo-whois-asn-country-mmdb';
@@ -112,8 +112,7 @@ export async function checkPolicyFiles(policy: Policy): Promise<Problem[]> {
     [policy.log?.hmacKeyFile, ['log', 'hmacKeyFile']],
   ];
   const tls = policy.rateLimit?.redis?.tls;
-  for (const k of ['caFile', 'certFile', 'keyFile'] as const)
-    files.push([tls?.[k], ['rateLimit', 'redis', 'tls', k]]);
+  for (const k of REDIS_TLS_FILES) files.push([tls?.[k], ['rateLimit', 'redis', 'tls', k]]);
   for (const [file, path] of files) {
     if (!file) continue;
     const problem = await readable(file);

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError, RealipError } from '../errors.js';
 import { PolicyError, parsePath, pathToString, type PathSegment, type PolicyIssue } from './errors.js';
 import { checkPolicyFiles } from './files.js';
-import { policySchema, EMBEDDED_GEO, type Policy } from './schema.js';
+import { policySchema, EMBEDDED_GEO, REDIS_TLS_FILES, type Policy } from './schema.js';
 import { readPolicySource } from './source.js';
 import { validatePolicyData } from './validate.js';
 import { problemsFromZod, type Problem } from './zod-issues.js';
@@ -116,8 +116,6 @@ export function policySource(policy: Policy): PolicySourceInfo | undefined {
   return SOURCES.get(policy);
 }
 
-const TLS_FILES = ['caFile', 'certFile', 'keyFile'] as const;
-
 /** Absolute paths, upper-case country codes, lower-case header names; frozen. */
 function normalise(policy: Policy, baseDir: string): Policy {
   const abs = (p: string) => (isAbsolute(p) ? p : resolvePath(baseDir, p));
@@ -133,7 +131,7 @@ function normalise(policy: Policy, baseDir: string): Policy {
   }
   if (out.log?.hmacKeyFile) out.log.hmacKeyFile = abs(out.log.hmacKeyFile);
   const tls = out.rateLimit?.redis?.tls;
-  if (tls) for (const k of TLS_FILES) if (tls[k]) tls[k] = abs(tls[k]);
+  if (tls) for (const k of REDIS_TLS_FILES) if (tls[k]) tls[k] = abs(tls[k]);
   if (out.resolve?.header) out.resolve.header = out.resolve.header.toLowerCase();
   if (out.access?.countries) {
     const c = out.access.countries;

@@ -75,7 +75,7 @@ const keepName = (address: string, callback: (error: Error | null, address: stri
   callback(null, address);
 
 /** Creates (and starts connecting) the client `spec` describes. Throws what ioredis throws. */
-export function createRedisConnection(io: IoredisModule, spec: RedisConnectionSpec): RedisClientLike {
+function createRedisConnection(io: IoredisModule, spec: RedisConnectionSpec): RedisClientLike {
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
   if (spec.kind === 'url') {
     const Redis = io.default as new (url: string, o: object) => RedisClientLike;
@@ -147,31 +147,33 @@ export async function closeRedis(c: RedisClientLike, ms = 1000): Promise<void> {
 }
 
 /** A connection error of the stack's own Redis client (docs/errors.md). */
-export const WRN_REDIS_CONNECTION = 'WRN_REALIP_REDIS_CONNECTION';
+const WRN_REDIS_CONNECTION = 'WRN_REALIP_REDIS_CONNECTION';
 
 /**
  * Reports the client's connection errors (a wrong password, an untrusted certificate, unreachable
  * Sentinels) as `WRN_REALIP_REDIS_CONNECTION`, which store calls alone would only show as "not
  * ready": each different error once, and again after the client was ready in between.
  * The client retries every few hundred milliseconds; repeats of the same error are only counted
- * (`count`). Retry delays in ioredis' messages do not make an error a different one.
+ * (`count`). Retry delays in ioredis' messages do not make an error a different one. Returns the
+ * errors reported since the client was last ready.
  */
-export function reportConnectionErrors(
+function reportConnectionErrors(
   c: RedisClientLike,
   onWarning: WarningHandler | undefined,
   storeFailure: string,
-): void {
+): () => readonly string[] {
   const handler = onWarning ?? defaultHandler;
-  // Errors reported since the client was last ready (bounded: past 16, new ones are only counted).
-  const seen = new Set<string>();
+  // Errors reported since the client was last ready, by their text without retry delays (bounded:
+  // past 16, new ones are only counted).
+  const seen = new Map<string, string>();
   let count = 0;
   const report = (error: unknown, node?: unknown) => {
     count++;
     const text = error instanceof Error ? error.message : String(error);
     const same = text.replace(/\d+ ?ms\b/g, 'N ms');
     if (seen.has(same) || seen.size >= 16) return;
-    seen.add(same);
     const message = typeof node === 'string' ? `${node}: ${text}` : text;
+    seen.set(same, message);
     try {
       handler({
         code: WRN_REDIS_CONNECTION,
@@ -190,4 +192,22 @@ export function reportConnectionErrors(
   c.on('ready', () => {
     seen.clear();
   });
+  return () => [...seen.values()];
+}
+
+/** A Redis client a policy stack created, and the connection errors it reported since it was ready. */
+export interface OwnedRedis {
+  readonly client: RedisClientLike;
+  errors(): readonly string[];
+}
+
+/** Creates the client `spec` describes and reports its connection errors (see above). */
+export function ownRedis(
+  io: IoredisModule,
+  spec: RedisConnectionSpec,
+  onWarning: WarningHandler | undefined,
+  storeFailure: string,
+): OwnedRedis {
+  const client = createRedisConnection(io, spec);
+  return { client, errors: reportConnectionErrors(client, onWarning, storeFailure) };
 }

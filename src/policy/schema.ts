@@ -452,6 +452,9 @@ const tierSchema = z
   })
   .meta({ description: 'A tier: which clients, and their limits. First match wins.' });
 
+/** The keys of `rateLimit.redis.tls` that name files (relative to the policy file). */
+export const REDIS_TLS_FILES = ['caFile', 'certFile', 'keyFile'] as const;
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
   error: 'not an environment variable name (expected letters, digits and _)',
 });

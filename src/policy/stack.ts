@@ -17,9 +17,6 @@
  * Optional integrations are loaded only when the policy uses them (`import()`): maxmind for
  * `geo`, prom-client for `metrics`, pino for the default logger, ioredis for `store: redis`.
  */
-import { readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
 import { Context } from '../core/context.js';
@@ -47,17 +44,9 @@ import { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-s
 import { PolicyError, formatPolicyIssue, parsePath, pathToString, type PolicyIssue } from './errors.js';
 import { geoDatabasePath, EMBEDDED_GEO_PACKAGE } from './files.js';
 import { policySource } from './parse.js';
-import {
-  createRedisConnection,
-  parseRedisNode,
-  reportConnectionErrors,
-  waitReady,
-  closeRedis,
-  type IoredisModule,
-  type RedisClientLike,
-  type RedisConnectionSpec,
-  type RedisTls,
-} from './redis-connect.js';
+import { ownRedis, waitReady, closeRedis, type IoredisModule, type OwnedRedis } from './redis-connect.js';
+import { redisSpec, type ReadFile } from './redis-spec.js';
+import { readPolicyFile, secretFromEnv } from './secrets.js';
 import type { Policy } from './schema.js';
 import { watchPolicyFile, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
 
@@ -164,7 +153,7 @@ export class Pipeline {
     readonly metrics: RealipMetrics | undefined,
     readonly anonymizer: Anonymizer,
     readonly topClients: HeavyHitters | undefined,
-    private readonly ownedRedis: readonly RedisClientLike[] = [],
+    private readonly ownedRedis: readonly OwnedRedis[] = [],
     private readonly watchers: readonly FileWatcher[] = [],
   ) {}
 
@@ -279,12 +268,15 @@ export class Pipeline {
   }
 
   /**
-   * Whether the Redis clients this pipeline created (for `rateLimit.redis`) are all connected;
-   * undefined when it created none.
+   * Whether the Redis clients this pipeline created (for `rateLimit.redis`) are all connected, and
+   * the connection errors they reported since; undefined when it created none.
    */
-  redisReady(): boolean | undefined {
+  redisStatus(): { ready: boolean; errors: readonly string[] } | undefined {
     if (this.ownedRedis.length === 0) return undefined;
-    return this.ownedRedis.every((r) => r.status === 'ready');
+    return {
+      ready: this.ownedRedis.every((r) => r.client.status === 'ready'),
+      errors: this.ownedRedis.flatMap((r) => r.errors()),
+    };
   }
 
   /** Stops watchers this pipeline owns (lists, geo) and releases the limiter. */
@@ -295,11 +287,20 @@ export class Pipeline {
     this.access.close();
     this.metrics?.close();
     if (this.limiter !== undefined) await this.limiter.close();
-    for (const r of this.ownedRedis) await closeRedis(r);
+    for (const r of this.ownedRedis) await closeRedis(r.client);
   }
 }
 
 const EMPTY: Readonly<Record<string, string | string[] | undefined>> = Object.freeze({});
+
+/** `watchOptions` as the file watchers take them (only the timings that were given). */
+function watchTimings(options: StackOptions): { pollMs?: number; debounceMs?: number } {
+  const w = options.watchOptions;
+  return {
+    ...(w?.pollMs !== undefined ? { pollMs: w.pollMs } : {}),
+    ...(w?.debounceMs !== undefined ? { debounceMs: w.debounceMs } : {}),
+  };
+}
 
 /** Changed Redis TLS files could not be applied (docs/errors.md). */
 const WRN_TLS_RELOAD = 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED';
@@ -391,130 +392,6 @@ class StageErrors {
   }
 }
 
-function secretFromEnv(name: string, path: string, errors: StageErrors): string | undefined {
-  const value = process.env[name];
-  if (value === undefined || value === '') {
-    errors.issues.push({
-      path,
-      message: `environment variable ${name} is not set (got nothing, expected the secret in ${name})`,
-      code: 'ERR_REALIP_POLICY_SECRET',
-    });
-    return undefined;
-  }
-  return value;
-}
-
-/** An ioredis (`status`) or node-redis (`isReady`) client that says it is connected. */
-function clientReady(c: unknown): boolean {
-  const x = c as { status?: unknown; isReady?: unknown } | null | undefined;
-  return x !== null && x !== undefined && (x.status === 'ready' || x.isReady === true);
-}
-
-/** A file read while building a pipeline, watched for changes while the pipeline is in use. */
-interface ReadFile {
-  path: string;
-  content: string;
-}
-
-/**
- * The policy's own Redis connection, secrets read from the environment, TLS files read (into
- * `files`); undefined on a problem.
- */
-function redisSpec(
-  redis: NonNullable<Policy['rateLimit']>['redis'],
-  errors: StageErrors,
-  files: ReadFile[],
-): RedisConnectionSpec | undefined {
-  if (redis === undefined) return undefined;
-  const env = (name: string | undefined, key: string): string | undefined =>
-    name === undefined ? undefined : secretFromEnv(name, `rateLimit.redis.${key}`, errors);
-  const missing = errors.issues.length;
-  const tls = redis.tls === undefined ? undefined : redisTls(redis.tls, errors, files);
-  const password = env(redis.passwordEnv, 'passwordEnv');
-  const sentinelPassword = env(redis.sentinelPasswordEnv, 'sentinelPasswordEnv');
-  const url = redis.urlEnv !== undefined ? env(redis.urlEnv, 'urlEnv') : redis.url;
-  if (errors.issues.length > missing) return undefined; // a secret or file is missing: do not connect
-  const withTls = tls === undefined ? {} : { tls };
-  if (url !== undefined) return { kind: 'url', url, ...withTls };
-  const nodes = (list: string[]) => list.map((n) => parseRedisNode(n)!); // the schema checked them
-  const auth = {
-    ...(redis.username !== undefined ? { username: redis.username } : {}),
-    ...(password !== undefined ? { password } : {}),
-    ...withTls,
-  };
-  if (redis.sentinels !== undefined) {
-    return {
-      kind: 'sentinel',
-      sentinels: nodes(redis.sentinels),
-      name: redis.name!,
-      ...(redis.db !== undefined ? { db: redis.db } : {}),
-      ...auth,
-      ...(redis.sentinelUsername !== undefined ? { sentinelUsername: redis.sentinelUsername } : {}),
-      ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
-    };
-  }
-  if (redis.cluster !== undefined) return { kind: 'cluster', nodes: nodes(redis.cluster), ...auth };
-  return undefined;
-}
-
-/**
- * The TLS files of `rateLimit.redis.tls`, read now (into `files`, which the pipeline watches: a
- * rotated certificate rebuilds it) and checked by building a TLS context from them, so a broken
- * PEM or a key that does not match its certificate is a policy problem, not a connection that
- * never comes up.
- */
-function redisTls(
-  tls: NonNullable<NonNullable<NonNullable<Policy['rateLimit']>['redis']>['tls']>,
-  errors: StageErrors,
-  files: ReadFile[],
-): RedisTls {
-  const out: RedisTls = {};
-  const read = (file: string | undefined, key: string) => {
-    if (file === undefined) return undefined;
-    const content = readPolicyFile(file, `rateLimit.redis.tls.${key}`, errors);
-    if (content !== undefined) files.push({ path: file, content });
-    return content;
-  };
-  const ca = read(tls.caFile, 'caFile');
-  const cert = read(tls.certFile, 'certFile');
-  const key = read(tls.keyFile, 'keyFile');
-  if (ca !== undefined) out.ca = ca;
-  if (cert !== undefined) out.cert = cert;
-  if (key !== undefined) out.key = key;
-  if (tls.serverName !== undefined) out.servername = tls.serverName;
-  // Node accepts any text as `ca` (it skips what is not a certificate): check the bundle here.
-  if (ca !== undefined) {
-    const blocks = ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    let problem =
-      blocks.length === 0 ? 'no PEM certificate in it (expected -----BEGIN CERTIFICATE----- blocks)' : '';
-    for (const block of blocks) {
-      if (problem !== '') break;
-      try {
-        new X509Certificate(block);
-      } catch (error) {
-        problem = `a certificate in it is not valid (${(error as Error).message})`;
-      }
-    }
-    if (problem !== '') {
-      errors.issues.push({
-        path: 'rateLimit.redis.tls.caFile',
-        message: problem,
-        code: 'ERR_REALIP_POLICY_FILE',
-      });
-    }
-  }
-  try {
-    createSecureContext(out);
-  } catch (error) {
-    errors.issues.push({
-      path: 'rateLimit.redis.tls',
-      message: `the certificate files are not usable (${(error as Error).message}); expected PEM files, and a key that matches certFile`,
-      code: 'ERR_REALIP_POLICY_FILE',
-    });
-  }
-  return out;
-}
-
 function resolverOptions(
   policy: Policy,
   options: StackOptions,
@@ -545,20 +422,6 @@ function hmacKey(policy: Policy, errors: StageErrors): string | undefined {
   if (log.hmacKeyEnv) return secretFromEnv(log.hmacKeyEnv, 'log.hmacKeyEnv', errors);
   if (log.hmacKeyFile) return readPolicyFile(log.hmacKeyFile, 'log.hmacKeyFile', errors)?.trim();
   return undefined;
-}
-
-/** A file the policy names (key, certificate), or undefined with the problem reported at `path`. */
-function readPolicyFile(file: string, path: string, errors: StageErrors): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    errors.issues.push({
-      path,
-      message: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      code: 'ERR_REALIP_POLICY_FILE',
-    });
-    return undefined;
-  }
 }
 
 async function loadOptional<T>(
@@ -605,7 +468,7 @@ async function defaultLogger(
 async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> {
   const options = shared.options;
   const errors = new StageErrors();
-  const ownedRedis: RedisClientLike[] = [];
+  const ownedRedis: OwnedRedis[] = [];
 
   const resolver = errors.run('resolve', () =>
     createResolver(resolverOptions(policy, options, errors), { path: 'resolve' }),
@@ -721,8 +584,6 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
 
   let limiter: RateLimiter | undefined;
   const rl = policy.rateLimit;
-  const storeKind = rl?.store ?? 'memory';
-  let redisClientInUse: unknown;
   const readFiles: ReadFile[] = [];
   if (rl) {
     let store: RateLimitStore | undefined = shared.carry;
@@ -735,7 +596,6 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
         errors,
       ));
       let client: unknown = options.redisClient;
-      redisClientInUse = client;
       const spec = client === undefined ? redisSpec(rl.redis, errors, readFiles) : undefined;
       if (mod && spec !== undefined) {
         // Our own ioredis client, connected before the first request so it does not start on the
@@ -743,11 +603,15 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
         const io = await loadOptional('ioredis', 'rateLimit.store', () => import('ioredis'), errors);
         if (io) {
           try {
-            const conn = createRedisConnection(io as unknown as IoredisModule, spec);
-            reportConnectionErrors(conn, options.onWarning, rl.storeFailure ?? 'insurance');
-            ownedRedis.push(conn);
-            await waitReady(conn, 2000);
-            client = redisClientInUse = conn;
+            const owned = ownRedis(
+              io as unknown as IoredisModule,
+              spec,
+              options.onWarning,
+              rl.storeFailure ?? 'insurance',
+            );
+            ownedRedis.push(owned);
+            await waitReady(owned.client, 2000);
+            client = owned.client;
           } catch (error) {
             errors.issues.push({
               path: 'rateLimit.redis',
@@ -778,12 +642,6 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
           'rateLimit',
         ),
       );
-      if (limiter && hooks && storeKind === 'redis') {
-        // Until its first answer or error, Redis is as healthy as its client says it is connected.
-        const healthy = clientReady(redisClientInUse);
-        hooks.storeHealth(storeKind, healthy);
-        hooks.storeFallback(storeKind, !healthy);
-      }
     }
   }
 
@@ -815,18 +673,13 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
     access?.close();
     metrics?.close();
     await limiter?.close();
-    for (const r of ownedRedis) r.disconnect();
+    for (const r of ownedRedis) r.client.disconnect();
     errors.throwIfAny(policy);
   }
   // Certificates rotate (cert-manager, a Secret update): a change rebuilds the pipeline from the
   // same policy, which reads them again; a broken new file keeps this pipeline.
   const watchers = readFiles.map((f) =>
-    watchFileContent(f.path, f.content, () => shared.filesChanged?.(), {
-      ...(options.watchOptions?.pollMs !== undefined ? { pollMs: options.watchOptions.pollMs } : {}),
-      ...(options.watchOptions?.debounceMs !== undefined
-        ? { debounceMs: options.watchOptions.debounceMs }
-        : {}),
-    }),
+    watchFileContent(f.path, f.content, () => shared.filesChanged?.(), watchTimings(options)),
   );
   return new Pipeline(
     policy,
@@ -917,12 +770,7 @@ class Stack implements PolicyStack {
       ...((this.shared.options.logger ?? this.shared.logger)
         ? { logger: pinoLike((this.shared.options.logger ?? this.shared.logger)!) }
         : {}),
-      ...(this.shared.options.watchOptions?.pollMs !== undefined
-        ? { pollMs: this.shared.options.watchOptions.pollMs }
-        : {}),
-      ...(this.shared.options.watchOptions?.debounceMs !== undefined
-        ? { debounceMs: this.shared.options.watchOptions.debounceMs }
-        : {}),
+      ...watchTimings(this.shared.options),
     });
   }
 

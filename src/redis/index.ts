@@ -312,7 +312,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
   issues.throwIfAny();
+  let current: IoredisLike | NodeRedisLike | undefined;
   const ready = handle!.then((h) => {
+    current = h.client;
     if (h.flavour === 'ioredis') {
       const c = h.client as IoredisLike & Record<string, unknown>;
       if (typeof c.realipGcra !== 'function') c.defineCommand('realipGcra', { lua: GCRA_LUA });
@@ -325,6 +327,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return {
     kind: 'redis',
     remote: true,
+    connected(): boolean {
+      const c = (typeof o.client === 'object' ? o.client : current) as
+        { status?: unknown; isReady?: unknown } | null | undefined;
+      return c !== null && c !== undefined && (c.status === 'ready' || c.isReady === true);
+    },
     bind(tiers: readonly TierPlan[], context: BindContext): StoreBinding {
       const mine: string[] = [];
       for (const t of tiers) {

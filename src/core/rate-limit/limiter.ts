@@ -480,7 +480,10 @@ class Limiter implements RateLimiter {
       void this.binding.close();
       issues.throwIfAny();
     }
-    if (!this.remote && this.metrics !== undefined) this.setStoreHealth(true); // memory: always healthy
+    // Until the first answer or error: the memory store is healthy, a remote one as connected as
+    // its client says (metrics only; `onStoreHealth` waits for the first answer or error).
+    const initial = this.remote ? store.connected?.() : true;
+    if (this.metrics !== undefined && initial !== undefined) this.reportHealth(initial);
     this.insuranceTiers = scaleTiers(this.tiers, replicas);
     this.insurance =
       this.remote && failure === 'insurance'
@@ -556,14 +559,21 @@ class Limiter implements RateLimiter {
 
   private setStoreHealth(healthy: boolean): void {
     this.storeHealthy = healthy;
+    this.reportHealth(healthy);
     try {
-      if (this.metrics !== undefined) {
-        this.metrics.storeHealth(this.storeKind, healthy);
-        this.metrics.storeFallback(this.storeKind, !healthy);
-      }
       if (this.onStoreHealth !== undefined) this.onStoreHealth(healthy);
     } catch {
       // A throwing callback must not fail a request.
+    }
+  }
+
+  private reportHealth(healthy: boolean): void {
+    if (this.metrics === undefined) return;
+    try {
+      this.metrics.storeHealth(this.storeKind, healthy);
+      this.metrics.storeFallback(this.storeKind, !healthy);
+    } catch {
+      // as above
     }
   }
 

@@ -107,6 +107,11 @@ export interface RateLimitStore {
   /** True for stores that can fail (network): the limiter then applies `storeFailure`. */
   readonly remote: boolean;
   /**
+   * Whether a remote store's client says it is connected now; the limiter reports it as the store's
+   * health (metrics) until the first answer or error. Omit when unknown.
+   */
+  connected?(): boolean;
+  /**
    * Validates the tiers against what the store can honour (reporting into `context.issues`) and
    * claims each policy's prefix; two policies with one prefix are a configuration error.
    */
