@@ -111,26 +111,51 @@ export interface RedisServer extends RedisTopology {
   process: ChildProcess;
 }
 
-/** One redis-server; with `tls`, TLS only (and client certificates required when `verifyClients`). */
-export async function startRedisServer(
-  o: { tls?: TlsFiles; verifyClients?: boolean } = {},
-): Promise<RedisServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-'));
-  const port = await freePort();
-  const listen =
-    o.tls === undefined ? ['--port', String(port)] : tlsFlags(port, o.tls, o.verifyClients ?? false);
-  const proc = spawn('redis-server', [...listen, ...BASE, '--dir', dir], { stdio: 'ignore' });
+/**
+ * Runs `build` with a fresh directory and a `redis-server` launcher. The result's `stop()` kills
+ * every process launched and removes the directory; a failing `build` does that at once.
+ */
+async function topology<T extends object>(
+  prefix: string,
+  build: (dir: string, run: (args: string[]) => ChildProcess) => Promise<T>,
+): Promise<T & RedisTopology> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const procs: ChildProcess[] = [];
   const stop = () => {
-    proc.kill('SIGKILL');
+    for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
+  const run = (args: string[]) => {
+    const p = spawn('redis-server', args, { stdio: 'ignore' });
+    procs.push(p);
+    return p;
+  };
   try {
-    await until(() => canConnect(port), 5000, `redis-server on ${port}`);
-    return { port, process: proc, stop };
+    return { ...(await build(dir, run)), stop };
   } catch (error) {
     stop();
     throw error;
   }
+}
+
+/** A server on `port`: plain, or TLS only (plus `tlsExtra`) with `tls`. */
+function listenOn(
+  port: number,
+  tls: TlsFiles | undefined,
+  tlsExtra: string[] = [],
+  verifyClients = false,
+): string[] {
+  return tls === undefined ? ['--port', String(port)] : [...tlsFlags(port, tls, verifyClients), ...tlsExtra];
+}
+
+/** One redis-server; with `tls`, TLS only (and client certificates required when `verifyClients`). */
+export function startRedisServer(o: { tls?: TlsFiles; verifyClients?: boolean } = {}): Promise<RedisServer> {
+  return topology('realip-redis-', async (dir, run) => {
+    const port = await freePort();
+    const proc = run([...listenOn(port, o.tls, [], o.verifyClients), ...BASE, '--dir', dir]);
+    await until(() => canConnect(port), 5000, `redis-server on ${port}`);
+    return { port, process: proc };
+  });
 }
 
 export interface RedisCluster extends RedisTopology {
@@ -141,18 +166,12 @@ export interface RedisCluster extends RedisTopology {
  * `size` cluster-enabled masters; with `tls`, TLS only (client and cluster bus). With
  * `announceHostname`, nodes announce that name instead of their address (as managed clusters do).
  */
-export async function startRedisCluster(
+export function startRedisCluster(
   size = 3,
   tls?: TlsFiles,
   o: { announceHostname?: string } = {},
 ): Promise<RedisCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-cluster-'));
-  const procs: ChildProcess[] = [];
-  const stop = () => {
-    for (const p of procs) p.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
+  return topology('realip-redis-cluster-', async (dir, run) => {
     const ports: number[] = [];
     for (let i = 0; i < size; i++) ports.push(await freePort());
     const announce =
@@ -164,49 +183,29 @@ export async function startRedisCluster(
             '--cluster-preferred-endpoint-type',
             'hostname',
           ];
-    const listen = (port: number) => [
-      ...(tls === undefined
-        ? ['--port', String(port)]
-        : [...tlsFlags(port, tls, false), '--tls-cluster', 'yes']),
-      ...announce,
-    ];
     const secure =
       tls === undefined
         ? []
         : ['--tls', '--cacert', tls.ca, '--cert', tls.clientCert, '--key', tls.clientKey];
     for (const port of ports) {
-      procs.push(
-        spawn(
-          'redis-server',
-          [...listen(port), ...BASE, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir],
-          { stdio: 'ignore' },
-        ),
-      ); // prettier-ignore
+      run([
+        ...listenOn(port, tls, ['--tls-cluster', 'yes']), ...announce, ...BASE,
+        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
+      ]); // prettier-ignore
     }
     for (const port of ports) await until(() => canConnect(port), 5000, `redis-server on ${port}`);
     execFileSync(
       'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-        ...secure,
-      ],
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes', ...secure],
       { stdio: 'ignore', timeout: 15_000 },
-    );
+    ); // prettier-ignore
     await until(
       () => ports.every((p) => redisCli(p, ['cluster', 'info'], undefined, tls).includes('cluster_state:ok')),
       10_000,
       'cluster_state:ok on every node',
     );
-    return { ports, stop };
-  } catch (error) {
-    stop();
-    throw error;
-  }
+    return { ports };
+  });
 }
 
 export interface RedisSentinel extends RedisTopology {
@@ -230,33 +229,19 @@ export interface RedisSentinel extends RedisTopology {
  * A master, a replica and one Sentinel with quorum 1. `password` protects the data nodes (the
  * replica and the Sentinel authenticate with it); `sentinelPassword` protects the Sentinel.
  */
-export async function startRedisSentinel(
+export function startRedisSentinel(
   o: { name?: string; password?: string; sentinelPassword?: string; tls?: TlsFiles } = {},
 ): Promise<RedisSentinel> {
   const name = o.name ?? 'mymaster';
-  const dir = mkdtempSync(join(tmpdir(), 'realip-redis-sentinel-'));
-  const procs: ChildProcess[] = [];
-  const stop = () => {
-    for (const p of procs) p.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
+  return topology('realip-redis-sentinel-', async (dir, run) => {
     const [m, r, s] = [await freePort(), await freePort(), await freePort()];
     const auth = o.password === undefined ? [] : ['--requirepass', o.password, '--masterauth', o.password];
-    const listen = (port: number) =>
-      o.tls === undefined
-        ? ['--port', String(port)]
-        : [...tlsFlags(port, o.tls, false), '--tls-replication', 'yes'];
+    const listen = (port: number) => listenOn(port, o.tls, ['--tls-replication', 'yes']);
     const cli = (port: number, args: string[], password?: string) => redisCli(port, args, password, o.tls);
-    const byPort = new Map<number, ChildProcess>();
-    byPort.set(m, spawn('redis-server', [...listen(m), ...BASE, '--dir', dir, ...auth], { stdio: 'ignore' }));
-    byPort.set(
-      r,
-      spawn('redis-server', [...listen(r), ...BASE, '--dir', dir, ...auth, '--replicaof', '127.0.0.1', String(m)], {
-        stdio: 'ignore',
-      }),
-    ); // prettier-ignore
-    procs.push(...byPort.values());
+    const byPort = new Map<number, ChildProcess>([
+      [m, run([...listen(m), ...BASE, '--dir', dir, ...auth])],
+      [r, run([...listen(r), ...BASE, '--dir', dir, ...auth, '--replicaof', '127.0.0.1', String(m)])],
+    ]);
     await until(
       () => cli(r, ['info', 'replication'], o.password).includes('master_link_status:up'),
       10_000,
@@ -287,7 +272,7 @@ export async function startRedisSentinel(
         '',
       ].join('\n'),
     );
-    procs.push(spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }));
+    run([conf, '--sentinel']);
     const sentinel = (args: string[]) => cli(s, args, o.sentinelPassword);
     const masterPort = () => Number(sentinel(['sentinel', 'get-master-addr-by-name', name]).split('\n')[1]);
     await until(() => masterPort() === m, 10_000, 'the Sentinel to monitor the master');
@@ -336,9 +321,6 @@ export async function startRedisSentinel(
       await promoted(to);
       return to;
     };
-    return { name, sentinelPort: s, dataPorts: [m, r], masterPort, failover, hangMaster, stop };
-  } catch (error) {
-    stop();
-    throw error;
-  }
+    return { name, sentinelPort: s, dataPorts: [m, r] as [number, number], masterPort, failover, hangMaster };
+  });
 }
