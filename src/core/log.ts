@@ -407,6 +407,25 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   ) {
     issues.add(p('topClients'), 'expected a sketch from createHeavyHitters()');
   }
+  // `omit` names fields of the chosen style, checked with the other options so one error lists every
+  // problem. The names come from build()'s own object literal, through a plain log of the same style
+  // and headers (the header names were checked above).
+  const omitted: string[] = [];
+  if (options.omit !== undefined && STYLES.includes(fieldStyle)) {
+    if (!Array.isArray(options.omit)) issues.add(p('omit'), 'expected an array of field names');
+    else {
+      const probe = createAccessLog({ fieldStyle, headers: headerNames, allowSensitiveHeaders: true });
+      const known = Object.keys(probe.build(new AccessLogInput())).filter((k) => k !== 'suppressed');
+      options.omit.forEach((k, i) => {
+        if (typeof k === 'string' && known.includes(k)) omitted.push(k);
+        else
+          issues.add(
+            joinPath(p('omit'), i),
+            `unknown field ${JSON.stringify(k)} for fieldStyle "${fieldStyle}"; expected one of ${known.join(', ')}`,
+          );
+      });
+    }
+  }
   issues.throwIfAny();
 
   const anonymize = anon!;
@@ -624,24 +643,6 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     return ev;
   }
 
-  // The fields this style can write: every key is in build()'s object literal.
-  const omitted: string[] = [];
-  if (options.omit !== undefined) {
-    const known = Object.keys(build(new AccessLogInput())).filter((k) => k !== 'suppressed');
-    const omitIssues = new IssueCollector();
-    if (!Array.isArray(options.omit)) omitIssues.add(p('omit'), 'expected an array of field names');
-    else
-      options.omit.forEach((k, i) => {
-        if (typeof k === 'string' && known.includes(k)) omitted.push(k);
-        else
-          omitIssues.add(
-            joinPath(p('omit'), i),
-            `unknown field ${JSON.stringify(k)} for fieldStyle "${fieldStyle}"; expected one of ${known.join(', ')}`,
-          );
-      });
-    omitIssues.throwIfAny();
-  }
-
   // --- flood suppression -----------------------------------------------------------------------
   const tables = new Map<number, Map<string, SuppressState>>();
   const overflow = new Map<number, SuppressState>();
@@ -761,13 +762,17 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
             ? levels.serverError
             : levels.allowed;
     let suppressedCount = 0;
-    if (suppressOn) {
+    const suppressible = suppressOn && suppressSet.has(status);
+    // The clock is read only when there is something to admit or sweep: an ordinary line with no
+    // client tracked skips it (a skipped sweep had nothing to drop; the overflow entry only counts
+    // while clients are tracked, and the sweep that drops the last of them drains it).
+    if (suppressible || tracked > 0) {
       const now = Date.now();
       if (now >= nextSweep) {
         nextSweep = now + suppressWindow;
         sweep(now, rootLogger, false);
       }
-      if (suppressSet.has(status)) {
+      if (suppressible) {
         // Key on the raw client address (memory only, never written); undeterminable clients share ''.
         const key = r !== undefined ? (r.ip ?? '') : (input.remoteAddress ?? '');
         suppressedCount = admit(status, key, now);
@@ -792,7 +797,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     } catch {
       return;
     }
-    if (suppressSet.has(status) && suppressOn) ev['suppressed'] = suppressedCount;
+    if (suppressible) ev['suppressed'] = suppressedCount;
     emitEnabled(logger, level, ev, message);
   }
 

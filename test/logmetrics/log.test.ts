@@ -351,6 +351,28 @@ describe('omit', () => {
       /omit: expected an array/,
     );
   });
+
+  it('are checked together with the other options: one error lists every problem', () => {
+    let err: unknown;
+    try {
+      createAccessLog(
+        {
+          suppress: { statuses: 429 as unknown as number[] },
+          headers: ['user-agent', 'Bad Name'],
+          omit: ['url.path', 'http.request.header.user-agent', 'nope'],
+        },
+        'log',
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues.map((i) => i.path)).toEqual([
+      'log.suppress.statuses',
+      'log.headers[1]',
+      'log.omit[2]',
+    ]);
+  });
 });
 
 describe('anonymisation of every log field and explanations', () => {
