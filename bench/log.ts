@@ -3,7 +3,9 @@
  * own request logging reduced to one line per request.
  *
  *   node --expose-gc --import tsx bench/log.ts [--runs 5] [--duration 4] [--connections 32] [--autocannon]
- *     [--only fastify-realip-controller,fastify-own-one-line]
+ *     [--only fastify-realip-controller,fastify-own-one-line] [--reuse]
+ *   Every run starts fresh server processes (one process can sit a few per cent off another of the
+ *   same code for its whole life); `--reuse` keeps the first run's processes for all runs.
  *   BENCH_LOG_SINK=null ... : every variant logs to a stream that drops the lines (pino still builds
  *     and serialises them): separates the cost of the line from the cost of writing it to a file.
  *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
@@ -24,10 +26,12 @@
  * `incomingRequest()` does nothing), so Fastify writes only its "request completed" line. The
  * realip variant turns Fastify's lines off (`new LogController({ disableRequestLogging: true })`)
  * and logs through `request.log`. `fastify-own-default` (two lines) is shown for reference.
+ * `fastify-floor` writes realip's default fields from a hand-written object literal through the
+ * same `request.log`: what that content costs through pino with no library at all (the floor).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +46,8 @@ type Variant =
   | 'fastify-realip-controller'
   | 'fastify-realip-controller-omit'
   | 'fastify-own-one-line'
-  | 'fastify-own-default';
+  | 'fastify-own-default'
+  | 'fastify-floor';
 
 const ALL_VARIANTS: Variant[] = [
   'express-nolog',
@@ -54,6 +59,7 @@ const ALL_VARIANTS: Variant[] = [
   'fastify-realip-controller-omit',
   'fastify-own-one-line',
   'fastify-own-default',
+  'fastify-floor',
 ];
 
 // `--only a,b`: run just these variants (closer pairing on a noisy machine).
@@ -154,17 +160,46 @@ async function serve(variant: Variant, dest: string): Promise<void> {
     class OneLine extends LogController {
       override incomingRequest(): void {}
     }
+    // The floor for realip's content: the default line's fields written by hand, straight from the
+    // request, as one object literal (no options, no anonymiser, no suppression, no exemptions).
+    // No implementation of that content through pino can cost less.
+    class Floor extends LogController {
+      override incomingRequest(): void {}
+      override requestCompleted(
+        _error: unknown,
+        request: import('fastify').FastifyRequest,
+        reply: import('fastify').FastifyReply,
+      ): void {
+        const r = request.realip!.resolution!;
+        request.log.info(
+          {
+            'client.address': r.ip,
+            'network.peer.address': r.peer,
+            'http.request.method': request.method,
+            'http.route': request.routeOptions.url,
+            'url.path': request.url,
+            'http.response.status_code': reply.statusCode,
+            'http.server.request.duration': Math.round(reply.elapsedTime * 1000) / 1e6,
+            'realip.source': r.source,
+            'realip.decision': 'allowed',
+          },
+          'request completed',
+        );
+      }
+    }
     const { accessLogController } = await import('../src/fastify/index.js');
     const logController =
       variant === 'fastify-own-default'
         ? new LogController()
         : variant === 'fastify-own-one-line'
           ? new OneLine()
-          : variant === 'fastify-realip-controller'
-            ? accessLogController(LogController)
-            : variant === 'fastify-realip-controller-omit'
-              ? accessLogController(LogController, { omit: LIKE_FASTIFY })
-              : new LogController({ disableRequestLogging: true });
+          : variant === 'fastify-floor'
+            ? new Floor()
+            : variant === 'fastify-realip-controller'
+              ? accessLogController(LogController)
+              : variant === 'fastify-realip-controller-omit'
+                ? accessLogController(LogController, { omit: LIKE_FASTIFY })
+                : new LogController({ disableRequestLogging: true });
     const app = Fastify({ loggerInstance: logger, logController });
     await app.register(
       fp(
@@ -206,6 +241,9 @@ interface Server {
   child: ChildProcess;
   port: number;
   dest: string;
+  run: number;
+  /** Requests answered, to check one line per request. */
+  requests: number;
 }
 
 function median(xs: number[]): number {
@@ -214,8 +252,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-async function start(variant: Variant, dir: string, pin: boolean): Promise<Server> {
-  const dest = join(dir, `${variant}.log`);
+async function start(variant: Variant, dir: string, pin: boolean, run: number): Promise<Server> {
+  const dest = join(dir, `${variant}-${run}.log`);
   const node = [
     process.execPath,
     '--import',
@@ -231,7 +269,7 @@ async function start(variant: Variant, dir: string, pin: boolean): Promise<Serve
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`${variant} exited with ${code}`)));
   });
-  return { variant, child, port, dest };
+  return { variant, child, port, dest, run, requests: 0 };
 }
 
 async function main(): Promise<void> {
@@ -245,41 +283,72 @@ async function main(): Promise<void> {
     ? undefined
     : ((await import('autocannon' as string)).default as (opts: object) => Promise<Omit<Hit, 'cpu'>>);
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-'));
-  const servers: Server[] = [];
-  try {
-    for (const v of VARIANTS) servers.push(await start(v, dir, useWrk));
-    const rps = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
-    const cpuPerRequest = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
-    const requests = new Map<Variant, number>(VARIANTS.map((v) => [v, 0]));
-    const hit = async (s: Server, seconds: number): Promise<Hit> => {
-      const c0 = cpuMicros(s.child.pid!);
-      if (useWrk) {
-        const w = runWrk(`http://127.0.0.1:${s.port}/users/42`, {
-          duration: seconds,
-          connections,
-          headers: ['x-forwarded-for: 203.0.113.77, 172.16.5.4', 'user-agent: wrk'],
-        });
-        return {
-          requests: { average: w.rps, total: w.requests },
-          errors: w.socketErrors ? 1 : 0,
-          non2xx: w.non2xx,
-          cpu: (cpuMicros(s.child.pid!) - c0) / w.requests,
-        };
-      }
-      const r = await autocannon!({
-        url: `http://127.0.0.1:${s.port}/users/42`,
-        connections,
+  // Fresh server processes for every run (unless --reuse): one process of a variant can sit a few
+  // per cent above or below another process of the same variant for its whole life (heap and code
+  // layout, JIT decisions), a bias interleaving cannot remove; new processes per run turn it into
+  // noise the per-run median absorbs.
+  const fresh = !process.argv.includes('--reuse');
+  let servers: Server[] = [];
+  const startAll = async (run: number): Promise<void> => {
+    servers = [];
+    for (const v of VARIANTS) servers.push(await start(v, dir, useWrk, run));
+  };
+  const rps = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+  const cpuPerRequest = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+  const hit = async (s: Server, seconds: number): Promise<Hit> => {
+    const c0 = cpuMicros(s.child.pid!);
+    if (useWrk) {
+      const w = runWrk(`http://127.0.0.1:${s.port}/users/42`, {
         duration: seconds,
-        headers: { 'x-forwarded-for': '203.0.113.77, 172.16.5.4', 'user-agent': 'autocannon' },
+        connections,
+        headers: ['x-forwarded-for: 203.0.113.77, 172.16.5.4', 'user-agent: wrk'],
       });
-      return { ...r, cpu: (cpuMicros(s.child.pid!) - c0) / r.requests.total };
-    };
-    // Warm-up: JIT every server.
-    for (const s of servers) {
-      const r = await hit(s, 1);
-      requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
+      return {
+        requests: { average: w.rps, total: w.requests },
+        errors: w.socketErrors ? 1 : 0,
+        non2xx: w.non2xx,
+        cpu: (cpuMicros(s.child.pid!) - c0) / w.requests,
+      };
     }
+    const r = await autocannon!({
+      url: `http://127.0.0.1:${s.port}/users/42`,
+      connections,
+      duration: seconds,
+      headers: { 'x-forwarded-for': '203.0.113.77, 172.16.5.4', 'user-agent': 'autocannon' },
+    });
+    return { ...r, cpu: (cpuMicros(s.child.pid!) - c0) / r.requests.total };
+  };
+  // Check the one-line-per-request premise from the files themselves, then stop the servers.
+  const checkAndStop = async (): Promise<void> => {
+    for (const s of servers) {
+      await new Promise<void>((resolve) => {
+        s.child.once('message', () => resolve());
+        s.child.send('flush');
+      });
+      if (!s.variant.endsWith('nolog') && process.env.BENCH_LOG_SINK !== 'null') {
+        const text = readFileSync(s.dest, 'utf8').split('\n');
+        const lines = text.filter((l) => l.includes('"msg":"request completed"'));
+        const perLine = Math.round(lines.reduce((n, l) => n + l.length + 1, 0) / Math.max(lines.length, 1));
+        // wrk counts responses it read; requests in flight when it stops may still be logged.
+        if (Math.abs(lines.length - s.requests) > s.requests / 100)
+          console.warn(`${s.variant}: ${lines.length} request lines for ~${s.requests} requests`);
+        if (!fresh || s.run === 0)
+          console.log(
+            `${s.variant}: ${lines.length} request lines for ~${s.requests} requests, ${perLine} bytes/line`,
+          );
+      }
+      s.child.send('exit');
+      await new Promise((r) => s.child.once('exit', r));
+    }
+    servers = [];
+  };
+  try {
     for (let run = 0; run < runs; run++) {
+      if (run === 0 || fresh) {
+        await startAll(run);
+        // Warm-up: JIT every server.
+        for (const s of servers) s.requests += (await hit(s, fresh ? 2 : 1)).requests.total;
+      }
       // Compared variants run back to back (one framework at a time), in an order rotated each run,
       // so a ratio's two sides see the same machine load as far as possible.
       const order: Server[] = [];
@@ -291,32 +360,22 @@ async function main(): Promise<void> {
         const r = await hit(s, duration);
         rps.get(s.variant)!.push(r.requests.average);
         cpuPerRequest.get(s.variant)!.push(r.cpu);
-        requests.set(s.variant, requests.get(s.variant)! + r.requests.total);
+        s.requests += r.requests.total;
         if (r.errors || r.non2xx) console.warn(`${s.variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
       }
       console.log(
         `run ${run + 1}/${runs}: ` +
           VARIANTS.map((v) => `${v} ${Math.round(rps.get(v)!.at(-1)!)}`).join(', '),
       );
-    }
-    // Check the one-line-per-request premise from the files themselves.
-    for (const s of servers) {
-      await new Promise<void>((resolve) => {
-        s.child.once('message', () => resolve());
-        s.child.send('flush');
-      });
-      if (s.variant.endsWith('nolog') || process.env.BENCH_LOG_SINK === 'null') continue;
-      const lines = readFileSync(s.dest, 'utf8').split('\n').filter(Boolean);
-      const sent = requests.get(s.variant)!;
-      console.log(
-        `${s.variant}: ${lines.length} lines for ~${sent} requests, ${Math.round(statSync(s.dest).size / Math.max(lines.length, 1))} bytes/line`,
-      );
+      if (fresh || run === runs - 1) await checkAndStop();
     }
     const pairs: [Variant, Variant][] = [
       ['express-realip', 'express-pino-http'],
       ['fastify-realip', 'fastify-own-one-line'],
       ['fastify-realip-controller', 'fastify-own-one-line'],
       ['fastify-realip-controller-omit', 'fastify-own-one-line'],
+      ['fastify-realip-controller', 'fastify-floor'],
+      ['fastify-floor', 'fastify-own-one-line'],
       ['fastify-realip', 'fastify-own-default'],
       ['express-realip', 'express-nolog'],
       ['express-pino-http', 'express-nolog'],
@@ -350,10 +409,7 @@ async function main(): Promise<void> {
     }
     console.log(useWrk ? '(wrk on CPU 1, servers on CPU 0)' : '(autocannon, unpinned)');
   } finally {
-    for (const s of servers) {
-      s.child.send('exit');
-      await new Promise((r) => s.child.once('exit', r));
-    }
+    for (const s of servers) s.child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -370,7 +426,10 @@ async function micro(): Promise<void> {
   const n = arg('lines', 200_000);
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-micro-'));
   try {
-    const dest = pino.destination({ dest: join(dir, 'micro.log'), sync: false });
+    const file = pino.destination({ dest: join(dir, 'micro.log'), sync: false });
+    // BENCH_LOG_SINK=null: lines are built and serialised by pino, then dropped (the line alone).
+    const dest =
+      process.env.BENCH_LOG_SINK === 'null' ? ({ write: () => true } as unknown as typeof file) : file;
     // Fastify's logger: its res serializer, and a per-request child with reqId (made once here).
     const root = pino(
       { serializers: { res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }) } },
@@ -431,6 +490,27 @@ async function micro(): Promise<void> {
     const cases: [string, () => void][] = [
       ['realip (Fastify request.log child)', () => realip.write(input, child)],
       [
+        // realip's default fields as one hand-written literal: the floor for that content.
+        'the same fields, hand-written',
+        () => {
+          const r = ctx.resolution!;
+          child.info(
+            {
+              'client.address': r.ip,
+              'network.peer.address': r.peer,
+              'http.request.method': input.method,
+              'http.route': input.route,
+              'url.path': input.url,
+              'http.response.status_code': input.statusCode,
+              'http.server.request.duration': Math.round(input.durationMs * 1000) / 1e6,
+              'realip.source': r.source,
+              'realip.decision': 'allowed',
+            },
+            'request completed',
+          );
+        },
+      ],
+      [
         "Fastify's completed line",
         () => child.info({ res: reply, responseTime: 0.412 }, 'request completed'),
       ],
@@ -448,18 +528,19 @@ async function micro(): Promise<void> {
         const t = process.hrtime.bigint();
         for (let i = 0; i < n; i++) fn();
         ns.get(name)!.push(Number(process.hrtime.bigint() - t) / n);
-        await new Promise<void>((r) => dest.flush(() => r()));
+        await new Promise<void>((r) => file.flush(() => r()));
       }
     }
     console.log(
-      `node ${process.version}, ${runs} interleaved runs x ${n} lines, async pino file destination`,
+      `node ${process.version}, ${runs} interleaved runs x ${n} lines, ` +
+        (process.env.BENCH_LOG_SINK === 'null' ? 'lines dropped after pino' : 'async pino file destination'),
     );
     for (const [name, xs] of ns)
       console.log(
         `${name.padEnd(40)} ${median(xs).toFixed(0).padStart(6)} ns/line   ${xs.map((x) => x.toFixed(0)).join(' ')}`,
       );
-    await new Promise<void>((r) => dest.flush(() => r()));
-    dest.end();
+    await new Promise<void>((r) => file.flush(() => r()));
+    file.end();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
