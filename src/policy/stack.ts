@@ -25,7 +25,7 @@ import { createIpLists, type ManagedIpLists } from '../core/lists.js';
 import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../core/rate-limit/limiter.js';
 import type { RateLimitStore } from '../core/rate-limit/store.js';
-import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
+import { setRateLimitHeaders, type HeaderTarget } from '../core/rate-limit/headers.js';
 import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
 import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
 import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
@@ -305,17 +305,14 @@ function watchTimings(options: StackOptions): { pollMs?: number; debounceMs?: nu
 /** Changed Redis TLS files could not be applied (docs/errors.md). */
 const WRN_TLS_RELOAD = 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED';
 
+/** Where rate-limit headers go (`ServerResponse`, Fastify's `reply.raw`): the core's own type. */
+export type { HeaderTarget };
+
 /** A response the stack sends instead of the app's (403, 429, 503). */
 export interface StackResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-}
-
-/** Where rate-limit headers go (`ServerResponse`, `reply.raw`). */
-export interface HeaderTarget {
-  setHeader(name: string, value: string | number | readonly string[]): unknown;
-  getHeader(name: string): string | number | string[] | undefined;
 }
 
 /** Sends a stack response on a `node:http` response (HEAD gets no body). */
