@@ -26,6 +26,8 @@
  * `incomingRequest()` does nothing), so Fastify writes only its "request completed" line. The
  * realip variant turns Fastify's lines off (`new LogController({ disableRequestLogging: true })`)
  * and logs through `request.log`. `fastify-own-default` (two lines) is shown for reference.
+ * `fastify-own-one-line-req` is Fastify's logging in one line with both lines' content (its `req`
+ * serializer next to `res` and `responseTime`), for an equal-content comparison.
  * `fastify-floor` writes realip's default fields from a hand-written object literal through the
  * same `request.log`: what that content costs through pino with no library at all (the floor).
  */
@@ -47,6 +49,7 @@ type Variant =
   | 'fastify-realip-controller-omit'
   | 'fastify-own-one-line'
   | 'fastify-own-default'
+  | 'fastify-own-one-line-req'
   | 'fastify-floor';
 
 const ALL_VARIANTS: Variant[] = [
@@ -59,6 +62,7 @@ const ALL_VARIANTS: Variant[] = [
   'fastify-realip-controller-omit',
   'fastify-own-one-line',
   'fastify-own-default',
+  'fastify-own-one-line-req',
   'fastify-floor',
 ];
 
@@ -160,6 +164,18 @@ async function serve(variant: Variant, dest: string): Promise<void> {
     class OneLine extends LogController {
       override incomingRequest(): void {}
     }
+    // Fastify's own request logging in one line with both of its lines' content: its `req`
+    // serializer (method, url, host, remote address and port) next to `res` and `responseTime`.
+    class OneLineWithRequest extends LogController {
+      override incomingRequest(): void {}
+      override requestCompleted(
+        _error: unknown,
+        request: import('fastify').FastifyRequest,
+        reply: import('fastify').FastifyReply,
+      ): void {
+        reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      }
+    }
     // The floor for realip's content: the default line's fields written by hand, straight from the
     // request, as one object literal (no options, no anonymiser, no suppression, no exemptions).
     // No implementation of that content through pino can cost less.
@@ -195,11 +211,13 @@ async function serve(variant: Variant, dest: string): Promise<void> {
           ? new OneLine()
           : variant === 'fastify-floor'
             ? new Floor()
-            : variant === 'fastify-realip-controller'
-              ? accessLogController(LogController)
-              : variant === 'fastify-realip-controller-omit'
-                ? accessLogController(LogController, { omit: LIKE_FASTIFY })
-                : new LogController({ disableRequestLogging: true });
+            : variant === 'fastify-own-one-line-req'
+              ? new OneLineWithRequest()
+              : variant === 'fastify-realip-controller'
+                ? accessLogController(LogController)
+                : variant === 'fastify-realip-controller-omit'
+                  ? accessLogController(LogController, { omit: LIKE_FASTIFY })
+                  : new LogController({ disableRequestLogging: true });
     const app = Fastify({ loggerInstance: logger, logController });
     await app.register(
       fp(
@@ -376,6 +394,7 @@ async function main(): Promise<void> {
       ['fastify-realip-controller-omit', 'fastify-own-one-line'],
       ['fastify-realip-controller', 'fastify-floor'],
       ['fastify-floor', 'fastify-own-one-line'],
+      ['fastify-realip-controller', 'fastify-own-one-line-req'],
       ['fastify-realip', 'fastify-own-default'],
       ['express-realip', 'express-nolog'],
       ['express-pino-http', 'express-nolog'],
