@@ -357,6 +357,7 @@ async function main(): Promise<void> {
       }
       s.child.send('exit');
       await new Promise((r) => s.child.once('exit', r));
+      rmSync(s.dest, { force: true });
     }
     servers = [];
   };
