@@ -231,6 +231,12 @@ export interface AccessLog {
   build(input: AccessLogInput): AccessLogEvent;
   /** Writes pending suppression counts (call at shutdown). */
   flush(logger: LoggerLike): void;
+  /**
+   * Whether lines read `input.headers` (the `headers` or `requestIdHeader` options). When false,
+   * adapters leave it unset: Node builds `req.headers` from the raw header list on first access,
+   * about 1.5 µs a request that nothing else may need.
+   */
+  readonly needsHeaders: boolean;
   readonly anonymizer: Anonymizer;
   readonly options: Readonly<{ fieldStyle: FieldStyle; message: string }>;
 }
@@ -808,6 +814,7 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
       if (suppressOn) sweep(Date.now(), logger, true);
     },
     anonymizer: anonymize,
+    needsHeaders: headerNames.length > 0 || requestIdHeader !== undefined,
     options: Object.freeze({ fieldStyle, message }),
   };
 }

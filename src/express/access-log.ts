@@ -65,7 +65,7 @@ export function accessLog(options: ExpressAccessLogOptions): ExpressAccessLog {
     input.remoteAddress = socket?.remoteAddress;
     input.remotePort = socket?.remotePort;
     input.context = (req as { realip?: Request['realip'] }).realip;
-    input.headers = req.headers;
+    input.headers = log.needsHeaders ? req.headers : undefined;
     input.aborted = !this.writableFinished;
     log.write(input, logger);
     input.context = undefined;

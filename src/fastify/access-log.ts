@@ -80,7 +80,7 @@ function writeLine(
   input.remoteAddress = socket?.remoteAddress;
   input.remotePort = socket?.remotePort;
   input.context = request.realip ?? undefined;
-  input.headers = raw.headers;
+  input.headers = log.needsHeaders ? raw.headers : undefined;
   input.aborted = aborted;
   log.write(input, logger, root);
   input.context = undefined;

@@ -260,7 +260,7 @@ export class Pipeline {
     input.remoteAddress = socket?.remoteAddress;
     input.remotePort = socket?.remotePort;
     input.context = ctx;
-    input.headers = req.headers;
+    input.headers = log.needsHeaders ? req.headers : undefined;
     input.aborted = !res.writableFinished;
     log.write(input, sink);
     input.context = undefined;

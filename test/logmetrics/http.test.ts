@@ -5,13 +5,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import express from 'express';
 import Fastify, { LogController } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { accessLog as expressAccessLog } from '../../src/express/index.js';
-import { accessLog as fastifyAccessLog } from '../../src/fastify/index.js';
+import { accessLogController, accessLog as fastifyAccessLog } from '../../src/fastify/index.js';
 import {
   createHeavyHitters,
   createRealipMetrics,
@@ -271,6 +271,80 @@ describe.each(FRAMEWORKS)('%s: access log, metrics and top clients over HTTP', (
       expect(parsePrometheusText(metricsText).samples.length).toBeGreaterThan(5);
     },
   );
+});
+
+/** Counts reads of `req.headers` from now on (Node builds that object on first access). */
+function watchHeaderReads(req: IncomingMessage): { reads: number } {
+  const counter = { reads: 0 };
+  const value = req.headers;
+  Object.defineProperty(req, 'headers', {
+    configurable: true,
+    get() {
+      counter.reads++;
+      return value;
+    },
+  });
+  return counter;
+}
+
+describe("Node's header object is read only when a line needs a header", () => {
+  const fastifyVariants = ['plugin', 'controller'] as const;
+
+  it.each([
+    [{}, 0],
+    [{ headers: ['user-agent'] }, 1],
+    [{ requestIdHeader: 'x-request-id' }, 1],
+  ])('express, options %j: %i reads after the handler', async (options, expected) => {
+    const log = new Capture();
+    const app = express();
+    app.use(expressAccessLog({ logger: pino({ base: undefined }, log), ...options }));
+    app.use(stubStagesExpress());
+    let counter = { reads: -1 };
+    app.get('/x', (req, res) => {
+      counter = watchHeaderReads(req);
+      res.end('ok');
+    });
+    const server: Server = await new Promise((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as AddressInfo).port;
+    const res = await fetch(`http://127.0.0.1:${port}/x`, {
+      headers: { 'user-agent': 'ua-test', 'x-request-id': 'rid-1' },
+    });
+    await res.text();
+    await until(() => log.lines().length === 1, 'line');
+    expect(counter.reads).toBe(expected);
+    if ('headers' in options) expect(log.lines()[0]!['http.request.header.user-agent']).toBe('ua-test');
+    if ('requestIdHeader' in options) expect(log.lines()[0]!['http.request.id']).toBe('rid-1');
+  });
+
+  it.each(
+    fastifyVariants.flatMap((v) => [[v, {}, 0] as const, [v, { headers: ['user-agent'] }, 1] as const]),
+  )('fastify %s, options %j: %i reads after the handler', async (variant, options, expected) => {
+    const log = new Capture();
+    const logger = pino({ base: undefined }, log);
+    const app =
+      variant === 'controller'
+        ? Fastify({ loggerInstance: logger, logController: accessLogController(LogController, options) })
+        : Fastify({
+            loggerInstance: logger,
+            logController: new LogController({ disableRequestLogging: true }),
+          });
+    await app.register(stubStagesFastify);
+    if (variant === 'plugin') await app.register(fastifyAccessLog, options);
+    let counter = { reads: -1 };
+    app.get('/x', async (request) => {
+      counter = watchHeaderReads(request.raw);
+      return 'ok';
+    });
+    const res = await app.inject({ url: '/x', headers: { 'user-agent': 'ua-test' } });
+    expect(res.statusCode).toBe(200);
+    await until(() => log.lines().length === 1, 'line');
+    expect(counter.reads).toBe(expected);
+    if (expected > 0) expect(log.lines()[0]!['http.request.header.user-agent']).toBe('ua-test');
+    await app.close();
+  });
 });
 
 describe('adapter contracts', () => {
