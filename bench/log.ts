@@ -8,6 +8,9 @@
  *   same code for its whole life); `--reuse` keeps the first run's processes for all runs.
  *   BENCH_LOG_SINK=null ... : every variant logs to a stream that drops the lines (pino still builds
  *     and serialises them): separates the cost of the line from the cost of writing it to a file.
+ *   node --expose-gc --import tsx bench/log.ts --pair fastify-realip-controller,fastify-floor
+ *     [--runs 7] [--duration 5] [--connections 16]: the two servers at the same time, both on CPU 0,
+ *     each with its own wrk on CPU 1; compares CPU per request (the steadiest statistic here).
  *   node --expose-gc --import tsx bench/log.ts --micro [--runs 5] [--lines 200000]
  *
  * Load: wrk on CPU 1 with every server pinned to CPU 0 when wrk and taskset exist (else, or with
@@ -566,9 +569,88 @@ async function micro(): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// --pair a,b: both servers at once on CPU 0, each loaded by its own wrk on CPU 1
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The two servers share CPU 0 for the same seconds, so the VM's drift falls on both alike; each
+ * one's CPU time per request is compared (the scheduler splits the core, so throughput follows CPU
+ * per request). Fresh processes each run.
+ */
+async function pair(a: Variant, b: Variant): Promise<void> {
+  if (!PINNED_WRK) throw new Error('--pair needs wrk and taskset on a machine with two or more CPUs');
+  const runs = arg('runs', 7);
+  const duration = arg('duration', 5);
+  const connections = arg('connections', 16);
+  const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-pair-'));
+  const load = (port: number, seconds: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const argv = pinnedTo(1, [
+        'wrk',
+        '-t1',
+        `-c${connections}`,
+        `-d${seconds}s`,
+        '-H',
+        'x-forwarded-for: 203.0.113.77, 172.16.5.4',
+        `http://127.0.0.1:${port}/users/42`,
+      ]);
+      const p = spawn(argv[0]!, argv.slice(1));
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('close', () => {
+        const m = /(\d+) requests in/.exec(out);
+        if (m === null) reject(new Error(`wrk printed no request count: ${out}`));
+        else resolve(Number(m[1]));
+      });
+    });
+  const ratios: number[] = [];
+  const cpuA: number[] = [];
+  const cpuB: number[] = [];
+  try {
+    for (let run = 0; run < runs; run++) {
+      const servers = [await start(a, dir, true, run), await start(b, dir, true, run)];
+      try {
+        await Promise.all(servers.map((s) => load(s.port, 2)));
+        const c0 = servers.map((s) => cpuMicros(s.child.pid!));
+        const n = await Promise.all(servers.map((s) => load(s.port, duration)));
+        const [pa, pb] = servers.map((s, i) => (cpuMicros(s.child.pid!) - c0[i]!) / n[i]!) as [
+          number,
+          number,
+        ];
+        cpuA.push(pa);
+        cpuB.push(pb);
+        ratios.push(pb / pa);
+        console.log(
+          `run ${run + 1}/${runs}: ${a} ${pa.toFixed(1)} us/request, ${b} ${pb.toFixed(1)} us/request, ` +
+            `${a} / ${b} ${(pb / pa).toFixed(3)} (requests ${(n[0]! / n[1]!).toFixed(3)})`,
+        );
+      } finally {
+        for (const s of servers) {
+          s.child.send('exit');
+          await new Promise((r) => s.child.once('exit', r));
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(
+    `\nnode ${process.version}, ${runs} runs x ${duration}s, both at once on CPU 0, ${connections} connections each\n` +
+      `${a} / ${b}: ${median(ratios).toFixed(3)} (median of per-run CPU-per-request ratios; ` +
+      `medians ${median(cpuA).toFixed(1)} vs ${median(cpuB).toFixed(1)} us per request)`,
+  );
+}
+
 const serveAt = process.argv.indexOf('--serve');
+const pairAt = process.argv.indexOf('--pair');
 if (serveAt >= 0) {
   await serve(process.argv[serveAt + 1] as Variant, process.argv[serveAt + 2]!);
+} else if (pairAt >= 0) {
+  const [a, b] = process.argv[pairAt + 1]!.split(',') as [Variant, Variant];
+  if (!ALL_VARIANTS.includes(a) || !ALL_VARIANTS.includes(b))
+    throw new Error(`--pair a,b: expected two of ${ALL_VARIANTS.join(', ')}`);
+  await pair(a, b);
 } else if (process.argv.includes('--micro')) {
   await micro();
 } else {
