@@ -14,6 +14,7 @@ import {
   type IpListReloadEvent,
   type ManagedIpLists,
 } from '../../src/index.js';
+import { configErrorOf } from '../support/config-error.js';
 
 let root: string;
 let seq = 0;
@@ -75,18 +76,10 @@ describe('inline lists', () => {
   });
 
   it('reports every problem at once with paths', () => {
-    let error: unknown;
-    try {
+    const error = configErrorOf(() => {
       createIpLists({ a: ['10.0.0/8', '10.0.0.0/8'], 'bad name': [], c: 'x' as unknown as string[] });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).issues.map((i) => i.path)).toEqual([
-      'lists.a[0]',
-      'lists.bad name',
-      'lists.c',
-    ]);
+    });
+    expect(error.issues.map((i) => i.path)).toEqual(['lists.a[0]', 'lists.bad name', 'lists.c']);
   });
 });
 
@@ -122,14 +115,9 @@ describe('file lists: initial load', () => {
     const dir = await freshDir();
     const file = join(dir, 'list.txt');
     await writeFile(file, '# header\n10.0.0.0/8\n10.0.0/8\n\n2001:db8::/129\n');
-    let error: unknown;
-    try {
+    const e = configErrorOf(() => {
       createIpLists({ p: { file } });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    const e = error as ConfigError;
+    });
     expect(e.code).toBe('ERR_REALIP_LIST_FILE');
     expect(e.issues.map((i) => i.path)).toEqual(['lists.p.file', 'lists.p.file']);
     expect(e.issues[0]!.message).toContain(`${file}: line 3: invalid address "10.0.0"`);

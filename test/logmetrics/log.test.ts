@@ -23,6 +23,7 @@ import {
   resolution,
 } from './fixtures.js';
 import type { RealipContext } from '../../src/types.js';
+import { configErrorOf } from '../support/config-error.js';
 
 const SECRET = 'a-32-byte-secret-for-tests-only!';
 
@@ -333,17 +334,13 @@ describe('omit', () => {
   });
 
   it("unknown names (or another style's names, or suppressed) are errors that list the known ones", () => {
-    let err: unknown;
-    try {
+    const err = configErrorOf(() => {
       createAccessLog(
         { fieldStyle: 'ecs', omit: ['source.ip', 'network.peer.address', 'suppressed'] },
         'log',
       );
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const issues = (err as ConfigError).issues;
+    });
+    const issues = err.issues;
     expect(issues.map((i) => i.path)).toEqual(['log.omit[1]', 'log.omit[2]']);
     expect(issues[0]!.message).toContain('unknown field "network.peer.address" for fieldStyle "ecs"');
     expect(issues[0]!.message).toContain('source.address');
@@ -353,8 +350,7 @@ describe('omit', () => {
   });
 
   it('are checked together with the other options: one error lists every problem', () => {
-    let err: unknown;
-    try {
+    const err = configErrorOf(() => {
       createAccessLog(
         {
           suppress: { statuses: 429 as unknown as number[] },
@@ -363,15 +359,8 @@ describe('omit', () => {
         },
         'log',
       );
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).issues.map((i) => i.path)).toEqual([
-      'log.suppress.statuses',
-      'log.headers[1]',
-      'log.omit[2]',
-    ]);
+    });
+    expect(err.issues.map((i) => i.path)).toEqual(['log.suppress.statuses', 'log.headers[1]', 'log.omit[2]']);
   });
 });
 

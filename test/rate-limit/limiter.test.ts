@@ -7,6 +7,7 @@ import { LruTable } from '../../src/core/rate-limit/memory.js';
 import { createIpMatcher } from '../../src/core/cidr.js';
 import type { IpLists } from '../../src/types.js';
 import { ctx, fakeClock } from './helpers.js';
+import { configErrorOf } from '../support/config-error.js';
 
 const one = (points: number, duration: number, burst?: number) => [
   { name: 'default', limits: [burst === undefined ? { points, duration } : { points, duration, burst }] },
@@ -114,8 +115,7 @@ describe('tiers', () => {
 
 describe('configuration errors (all at once, with paths)', () => {
   it('reports every problem', () => {
-    let err: unknown;
-    try {
+    const err = configErrorOf(() => {
       createRateLimiter({
         tiers: [
           { name: 'default', limits: [{ points: 0, duration: 60 }] },
@@ -133,11 +133,8 @@ describe('configuration errors (all at once, with paths)', () => {
         exempt: ['relative'],
         bogus: 1,
       } as never);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const paths = (err as ConfigError).issues.map((i) => i.path);
+    });
+    const paths = err.issues.map((i) => i.path);
     expect(paths).toEqual(
       expect.arrayContaining([
         'rateLimit.bogus',

@@ -20,6 +20,7 @@ import {
 import { createRedisStore } from '../../src/redis/index.js';
 import { requireRedis } from '../support/env.js';
 import { ctx, fakeClock, httpGet } from './helpers.js';
+import { configErrorOf } from '../support/config-error.js';
 
 const hasRedis = await requireRedis();
 const PREFIX = `realip-test:${process.pid}:${Math.random().toString(36).slice(2)}:`;
@@ -169,14 +170,10 @@ describe.skipIf(!hasRedis)('Redis store (real Redis)', () => {
       createRateLimiter({ store, tiers: [{ name: 'a', limits: [{ points: 1, duration: 0.5 }] }] }),
     ).toThrow(/whole seconds/);
     const first = createRateLimiter({ store, tiers: [{ name: 'a', limits: [{ points: 1, duration: 1 }] }] });
-    let err: unknown;
-    try {
+    const err = configErrorOf(() => {
       createRateLimiter({ store, tiers: [{ name: 'a', limits: [{ points: 1, duration: 1 }] }] });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('ERR_REALIP_RATELIMIT_PREFIX_REUSE');
+    });
+    expect(err.code).toBe('ERR_REALIP_RATELIMIT_PREFIX_REUSE');
     // A distinct limiter prefix is fine; closing the first releases its prefix.
     createRateLimiter({
       store,

@@ -1,7 +1,8 @@
 import ipaddr from 'ipaddr.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, createIpMatcher, parseCidr } from '../../src/index.js';
+import { createIpMatcher, parseCidr } from '../../src/index.js';
+import { configErrorOf } from '../support/config-error.js';
 
 describe('parseCidr', () => {
   it.each([
@@ -54,16 +55,12 @@ describe('createIpMatcher', () => {
   });
 
   it('reports every invalid rule with its position', () => {
-    let error: unknown;
-    try {
+    const error = configErrorOf(() => {
       createIpMatcher(['10.0.0/8', 'ok-not', { cidr: '10.0.0.0/8', except: ['11.0.0.0/8'] }], {
         path: 'access.allow',
       });
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    const issues = (error as ConfigError).issues.map((i) => i.path);
+    });
+    const issues = error.issues.map((i) => i.path);
     expect(issues).toEqual(['access.allow[0]', 'access.allow[1]', 'access.allow[2].except[0]']);
   });
 
