@@ -20,6 +20,18 @@ export const HOP_BY_HOP: readonly string[] = [
 ];
 
 /**
+ * Request headers the sidecar never copies from the client because it decides them itself:
+ * the body's framing (the upstream client writes Content-Length or chunked from what was
+ * received), `Expect` (the sidecar answers 100 Continue after the stack admits the request), and
+ * `HTTP2-Settings` (an h2c upgrade is never tunnelled). `Host` is copied but never removed by a
+ * `Connection` token.
+ */
+const FRAMING: readonly string[] = ['content-length', 'expect', 'http2-settings'];
+
+/** Headers a `Connection` token may not remove (RFC 9110 §7.6.1 lets a client name any header). */
+const PROTECTED = new Set(['host', 'content-length', 'transfer-encoding']);
+
+/**
  * Client-IP and geo headers that apps and libraries read (request-ip, CDN conventions). A client
  * can send any of them, so none reaches the app; the sidecar sets its own.
  */
@@ -62,6 +74,7 @@ export class HeaderRules {
     for (const h of SPOOFABLE) this.table.add(h);
     for (const h of extraStrip) this.table.add(h.toLowerCase());
     for (const h of HOP_BY_HOP) this.table.add(h);
+    for (const h of FRAMING) this.table.add(h);
   }
 
   /** True when a request header must not reach the app (`lower` is the lower-cased name). */
@@ -70,14 +83,18 @@ export class HeaderRules {
   }
 }
 
-/** Lower-cased tokens of a `Connection` header other than `close`/`keep-alive`/`upgrade`, or undefined. */
+/**
+ * Lower-cased tokens of a `Connection` header that name headers to remove, or undefined: never
+ * `close`/`keep-alive`/`upgrade`, and never Host or the framing headers (a client must not be
+ * able to make the sidecar drop them).
+ */
 export function connectionTokens(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const joined = typeof value === 'string' ? value : value.join(',');
   let out: string[] | undefined;
   for (const raw of joined.split(',')) {
     const t = raw.trim().toLowerCase();
-    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade' || PROTECTED.has(t)) continue;
     (out ??= []).push(t);
   }
   return out;
@@ -112,9 +129,9 @@ function peerTrusted(resolution: Resolution | undefined): boolean {
 
 /**
  * Builds the request headers for the app as a flat `[name, value, ...]` list: client headers minus
- * hop-by-hop, Connection-listed and spoofable ones, then `X-Real-IP`, `X-Forwarded-For` (exactly
- * the resolved IP), `X-Forwarded-Proto`, `X-Forwarded-Host` and geo headers. `upgrade` keeps the
- * `Connection: upgrade` / `Upgrade` pair for WebSocket handshakes.
+ * hop-by-hop, framing, Connection-listed and spoofable ones, then `X-Real-IP`, `X-Forwarded-For`
+ * (exactly the resolved IP), `X-Forwarded-Proto`, `X-Forwarded-Host` and geo headers. The body's
+ * framing and a WebSocket handshake's `Connection`/`Upgrade` pair are the upstream client's to write.
  */
 export function buildUpstreamHeaders(
   rules: HeaderRules,
@@ -122,7 +139,6 @@ export function buildUpstreamHeaders(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   facts: ForwardFacts,
   geoHeaders: boolean,
-  upgrade: string | undefined,
 ): string[] {
   const out: string[] = [];
   const listed = headers.connection === undefined ? undefined : connectionTokens(headers.connection);
@@ -148,28 +164,34 @@ export function buildUpstreamHeaders(
     if (geo.continent !== undefined) out.push('x-client-continent', geo.continent);
     if (geo.asn !== undefined) out.push('x-client-asn', String(geo.asn));
   }
-  if (upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', upgrade);
   return out;
 }
 
-/** Response headers for the client: the app's headers minus hop-by-hop and Connection-listed ones. */
-export function filterResponseHeaders(rawHeaders: readonly string[]): string[] {
+/**
+ * Response headers for the client: the app's headers minus hop-by-hop and Connection-listed ones.
+ * Takes Node's `rawHeaders` strings or undici's raw `Buffer`s (latin1, as received).
+ */
+export function filterResponseHeaders(rawHeaders: ReadonlyArray<string | Buffer>): string[] {
   let listed: string[] | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
-      const tokens = connectionTokens(rawHeaders[i + 1]);
+    if (rawHeaders[i]!.length === 10 && text(rawHeaders[i]!).toLowerCase() === 'connection') {
+      const tokens = connectionTokens(text(rawHeaders[i + 1]!));
       if (tokens !== undefined) (listed ??= []).push(...tokens);
     }
   }
   const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
+    const name = text(rawHeaders[i]!);
     const lower = name.toLowerCase();
     if (HOP_SET.has(lower)) continue;
     if (listed !== undefined && listed.includes(lower)) continue;
-    out.push(name, rawHeaders[i + 1]!);
+    out.push(name, text(rawHeaders[i + 1]!));
   }
   return out;
+}
+
+function text(value: string | Buffer): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
 }
 
 const HOP_SET = new Set(HOP_BY_HOP);

@@ -17,6 +17,12 @@ export class SidecarCounters {
   stackErrors = 0;
   clientErrors = 0;
   upstreamRetries = 0;
+  /** Requests refused before the app (framing.ts), by reason. */
+  readonly refusedRequests = new Map<string, number>();
+
+  refused(reason: string): void {
+    this.refusedRequests.set(reason, (this.refusedRequests.get(reason) ?? 0) + 1);
+  }
 
   countStatus(status: number): void {
     this.responses.set(status, (this.responses.get(status) ?? 0) + 1);
@@ -60,6 +66,15 @@ export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): str
   out.push(`realip_sidecar_upstream_retries_total ${c.upstreamRetries}`);
   family(out, 'realip_sidecar_body_too_large_total', 'counter', 'Requests refused with 413.');
   out.push(`realip_sidecar_body_too_large_total ${c.bodyTooLarge}`);
+  family(
+    out,
+    'realip_sidecar_requests_refused_total',
+    'counter',
+    'Requests refused before reaching the app (ambiguous framing, CONNECT, unsupported transfer coding), by reason.',
+  );
+  for (const [reason, n] of [...c.refusedRequests].sort()) {
+    out.push(`realip_sidecar_requests_refused_total{reason="${label(reason)}"} ${n}`);
+  }
   family(out, 'realip_sidecar_stack_errors_total', 'counter', 'Requests on which the stack failed (500).');
   out.push(`realip_sidecar_stack_errors_total ${c.stackErrors}`);
   family(out, 'realip_sidecar_client_errors_total', 'counter', 'Malformed HTTP from clients.');

@@ -22,7 +22,6 @@ export const SIDECAR_DEFAULTS = Object.freeze({
   shutdownDelayMs: 10_000,
   drainTimeoutMs: 20_000,
   proxyProtocolTimeoutMs: 5_000,
-  upstreamMaxIdleSockets: 256,
 });
 
 /** Admin paths. */
@@ -52,7 +51,6 @@ export interface ResolvedSidecarOptions {
   readonly drainTimeoutMs: number;
   readonly geoHeaders: boolean;
   readonly stripHeaders: readonly string[];
-  readonly upstreamMaxIdleSockets: number;
   readonly onEvent: (event: SidecarEvent) => void;
 }
 
@@ -196,15 +194,6 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
   ) {
     issues.add('stripHeaders', 'must be a list of header names');
   }
-  let upstreamMaxIdleSockets: number = d.upstreamMaxIdleSockets;
-  if (options.upstreamMaxIdleSockets !== undefined) {
-    const v = options.upstreamMaxIdleSockets;
-    if (!Number.isSafeInteger(v) || v < 0) {
-      issues.add('upstreamMaxIdleSockets', `must be a whole number >= 0 (got ${JSON.stringify(v)})`);
-    } else {
-      upstreamMaxIdleSockets = v;
-    }
-  }
   if (options.geoHeaders !== undefined && typeof options.geoHeaders !== 'boolean') {
     issues.add('geoHeaders', `must be true or false (got ${JSON.stringify(options.geoHeaders)})`);
   }
@@ -230,7 +219,6 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
     drainTimeoutMs,
     geoHeaders: options.geoHeaders ?? true,
     stripHeaders: stripHeaders.map((h) => h.toLowerCase()),
-    upstreamMaxIdleSockets,
     onEvent: options.onEvent ?? defaultOnEvent,
   });
 }

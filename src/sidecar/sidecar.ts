@@ -2,19 +2,22 @@
  * The sidecar: a reverse proxy that runs the stack on every public request and forwards the
  * allowed ones to the app in the same pod, plus an admin listener for probes and metrics.
  *
- * The upstream client is Node's own `http` with a keep-alive agent: the sidecar talks to one
- * loopback origin, and `node:http` gives streaming in both directions, 1xx handling and Upgrade
- * without extra dependencies on every supported Node version.
+ * This file holds the listeners, the order of things per request (stack, then framing checks,
+ * then forwarding) and shutdown. Forwarding is undici's (forward.ts), the framing rules are
+ * framing.ts's, and WebSocket tunnels and other Upgrade requests are tunnel.ts's.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket, AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { problemBody, PROBLEM_CONTENT_TYPE } from '../core/problem.js';
-import { HeaderRules, buildUpstreamHeaders, filterResponseHeaders } from './headers.js';
+import { HeaderRules, buildUpstreamHeaders } from './headers.js';
 import { createProxyProtocolServer, getProxySource, type ProxyProtocolStats } from './proxy-listener.js';
 import { resolveSidecarOptions, ADMIN_PATHS, type ResolvedSidecarOptions } from './options.js';
 import { renderSidecarMetrics, SidecarCounters } from './metrics.js';
 import { sendProblem } from './problem.js';
+import { Forwarder, type ForwardHost } from './forward.js';
+import { isRefusal, isWebSocketHandshake, REFUSALS, shapeRequest, type Refusal } from './framing.js';
+import { replayHead, tunnelWebSocket, type TunnelHost } from './tunnel.js';
 import type { SidecarConnection, SidecarOptions, SidecarRequest } from './types.js';
 
 /** A running (or ready to run) sidecar. */
@@ -38,41 +41,6 @@ export interface Sidecar {
 }
 
 const NO_PROXY: SidecarConnection = Object.freeze({});
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-
-/** Timeouts and failures of the upstream, mapped to a status and an error code. */
-class UpstreamFailure extends Error {
-  constructor(
-    readonly status: 502 | 504,
-    readonly code: string,
-    readonly kind: string,
-    message: string,
-  ) {
-    super(message);
-  }
-
-  /** The app did not send response headers within `responseTimeoutMs`. */
-  static responseTimeout(): UpstreamFailure {
-    return new UpstreamFailure(
-      504,
-      'ERR_REALIP_UPSTREAM_TIMEOUT',
-      'response-timeout',
-      'the app did not answer in time',
-    );
-  }
-
-  /** Any error on the upstream request, as the failure the client is answered with. */
-  static from(err: Error): UpstreamFailure {
-    return err instanceof UpstreamFailure
-      ? err
-      : new UpstreamFailure(
-          502,
-          'ERR_REALIP_UPSTREAM_UNAVAILABLE',
-          (err as NodeJS.ErrnoException).code ?? 'error',
-          'the app could not be reached',
-        );
-  }
-}
 
 /** Creates the sidecar. Validates every option at once (ConfigError). */
 export function createSidecar(options: SidecarOptions): Sidecar {
@@ -80,46 +48,59 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   return new SidecarImpl(o);
 }
 
-class SidecarImpl implements Sidecar {
+class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   readonly counters = new SidecarCounters();
   private readonly proxyStats: ProxyProtocolStats;
   private readonly rules: HeaderRules;
-  private readonly agent: http.Agent;
+  private readonly forwarder: Forwarder;
   private readonly http: http.Server;
+  /** Parses Upgrade requests that are not tunnelled again, as plain HTTP (tunnel.ts). */
+  private readonly plain: http.Server;
   private readonly front: NetServer | undefined;
   private readonly admin: http.Server | undefined;
   private readonly tunnels = new Set<Duplex>();
   private drainingFlag = false;
-  private closing = false;
+  closing = false;
   private shutdownPromise: Promise<void> | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly o: ResolvedSidecarOptions) {
     this.proxyStats = this.counters.proxyProtocol;
     this.rules = new HeaderRules(o.stripHeaders);
-    this.agent = new http.Agent({
-      keepAlive: true,
-      maxFreeSockets: o.upstreamMaxIdleSockets,
-      scheduling: 'lifo',
-      // Drop idle upstream sockets before a typical 5 s server keep-alive timeout closes them.
-      timeout: 4_000,
-    });
-    this.http = http.createServer(
+    this.forwarder = new Forwarder(o, this);
+    this.http = this.publicServer();
+    this.plain = this.publicServer();
+    if (o.proxyProtocol !== undefined) {
+      this.front = createProxyProtocolServer(this.http, o.proxyProtocol, this.proxyStats);
+    }
+    if (o.adminListen !== false) {
+      this.admin = http.createServer((req, res) => void this.onAdmin(req, res));
+    }
+  }
+
+  /** One of the two HTTP servers of the public listener; both behave the same. */
+  private publicServer(): http.Server {
+    const server = http.createServer(
       {
         // Slow-header and slow-request protection on the public side.
         headersTimeout: 30_000,
         requestTimeout: 0,
         keepAliveTimeout: 5_000,
       },
-      (req, res) => this.onRequest(req, res),
+      (req, res) => this.onRequest(req, res, false),
     );
     // A client connection silent for the idle timeout in both directions is closed (slow uploads,
     // abandoned sockets); 0 disables it like the option says.
-    this.http.timeout = o.idleTimeoutMs;
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    server.timeout = this.o.idleTimeoutMs;
+    // Expect: 100-continue is answered only once the stack has admitted the request.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.onUpgrade(req, socket, head),
     );
-    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    server.on('connect', (req: IncomingMessage, socket: Duplex) =>
+      this.refuseRaw(req, socket, REFUSALS.connect),
+    );
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.counters.clientErrors++;
       if (!socket.writable || (err.code === 'ECONNRESET' && socket.destroyed)) {
         socket.destroy();
@@ -137,12 +118,7 @@ class SidecarImpl implements Sidecar {
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     });
-    if (o.proxyProtocol !== undefined) {
-      this.front = createProxyProtocolServer(this.http, o.proxyProtocol, this.proxyStats);
-    }
-    if (o.adminListen !== false) {
-      this.admin = http.createServer((req, res) => void this.onAdmin(req, res));
-    }
+    return server;
   }
 
   get draining(): boolean {
@@ -156,11 +132,11 @@ class SidecarImpl implements Sidecar {
   async listen(): Promise<{ public: AddressInfo; admin: AddressInfo | undefined }> {
     const pub = this.front ?? this.http;
     await listenOn(pub, this.o.listen.host, this.o.listen.port);
-    if (this.front !== undefined) {
-      // The HTTP server never listens itself; 'listening' starts its connection tracking
-      // (headers/request timeouts, closeIdleConnections) for the sockets the front hands over.
-      this.http.emit('listening');
-    }
+    // These HTTP servers never listen themselves (`http` does unless a PROXY front does);
+    // 'listening' starts their connection tracking (headers timeout, closeIdleConnections) for
+    // the sockets handed over.
+    if (this.front !== undefined) this.http.emit('listening');
+    this.plain.emit('listening');
     let admin: AddressInfo | undefined;
     if (this.admin !== undefined && this.o.adminListen !== false) {
       await listenOn(this.admin, this.o.adminListen.host, this.o.adminListen.port);
@@ -190,7 +166,7 @@ class SidecarImpl implements Sidecar {
     };
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const c = this.counters;
     c.inflight++;
     res.once('close', () => {
@@ -198,10 +174,14 @@ class SidecarImpl implements Sidecar {
       c.countStatus(res.statusCode);
       if (this.closing) {
         this.http.closeIdleConnections();
+        this.plain.closeIdleConnections();
         this.checkIdle();
       }
     });
-    if (this.closing) res.shouldKeepAlive = false;
+    // A client waiting for 100 Continue has not sent its body: an answer without the 100 (403,
+    // 429, a refusal) closes the connection instead of waiting for a body that may never come.
+    const keepAlive = res.shouldKeepAlive && !this.closing;
+    if (expectsContinue || this.closing) res.shouldKeepAlive = false;
     const pp = this.o.proxyProtocol === undefined ? undefined : this.connectionOf(req.socket);
     const conn = pp === undefined ? NO_PROXY : pp.conn;
     const ssl = pp !== undefined && pp.ssl;
@@ -212,11 +192,11 @@ class SidecarImpl implements Sidecar {
       this.stackFailed(res, error);
       return;
     }
-    if (verdict === true) this.forward(req as SidecarRequest, res, ssl);
+    if (verdict === true) this.forward(req as SidecarRequest, res, ssl, expectsContinue, keepAlive);
     else if (verdict !== false) {
       verdict.then(
         (ok) => {
-          if (ok) this.forward(req as SidecarRequest, res, ssl);
+          if (ok) this.forward(req as SidecarRequest, res, ssl, expectsContinue, keepAlive);
         },
         (error: unknown) => this.stackFailed(res, error),
       );
@@ -230,172 +210,59 @@ class SidecarImpl implements Sidecar {
     else sendProblem(res, 500, 'ERR_REALIP_STACK_FAILED', 'the realip stack failed on this request');
   }
 
-  private forward(req: SidecarRequest, res: ServerResponse, ssl: boolean): void {
+  /** The stack admitted the request: check its framing, then send it to the app. */
+  private forward(
+    req: SidecarRequest,
+    res: ServerResponse,
+    ssl: boolean,
+    expectsContinue: boolean,
+    keepAlive: boolean,
+  ): void {
     if (res.headersSent || res.writableEnded) return;
-    const o = this.o;
-    const cl = req.headers['content-length'];
-    const chunked = cl === undefined && req.headers['transfer-encoding'] !== undefined;
-    if (cl !== undefined && Number(cl) > o.maxBodyBytes) {
+    const shape = shapeRequest(req, this.o.upstreamBasePath);
+    if (isRefusal(shape)) {
+      this.refuse(res, shape);
+      return;
+    }
+    if (shape.length !== undefined && shape.length > this.o.maxBodyBytes) {
       this.bodyTooLarge(req, res);
       return;
     }
+    const headers = this.upstreamHeaders(req, ssl, shape.host);
+    if (expectsContinue) {
+      res.shouldKeepAlive = keepAlive && !this.closing;
+      res.writeContinue();
+    }
+    this.forwarder.forward(req, res, headers, shape);
+  }
+
+  /** The end-to-end headers for the app, Host included. */
+  private upstreamHeaders(req: SidecarRequest, ssl: boolean, host: string | undefined): string[] {
     const ctx = req.realip;
     const headers = buildUpstreamHeaders(
       this.rules,
       req.rawHeaders,
       req.headers,
       { resolution: ctx?.resolution, geo: ctx?.geo, proxySsl: ssl },
-      o.geoHeaders,
-      undefined,
+      this.o.geoHeaders,
     );
-    // HTTP/1.0 clients may omit Host; the app speaks HTTP/1.1, where it is required.
-    if (req.headers.host === undefined) headers.push('host', this.o.upstream.host);
-    const hasBody = chunked || (cl !== undefined && cl !== '0');
-    this.dispatch(req, res, headers, hasBody, chunked, false);
+    // An absolute-form target names the host; HTTP/1.0 clients may send none, and the app
+    // speaks HTTP/1.1, where Host is required.
+    if (host !== undefined || req.headers.host === undefined)
+      headers.push('host', host ?? this.o.upstream.host);
+    return headers;
   }
 
-  private dispatch(
-    req: SidecarRequest,
-    res: ServerResponse,
-    headers: string[],
-    hasBody: boolean,
-    chunked: boolean,
-    retried: boolean,
-  ): void {
-    const o = this.o;
-    const upReq = http.request({
-      host: o.upstreamHost,
-      port: o.upstreamPort,
-      method: req.method,
-      path: o.upstreamBasePath === '' ? req.url : o.upstreamBasePath + req.url,
-      headers,
-      agent: this.agent,
-      setHost: false,
-    });
-    let connectTimer: NodeJS.Timeout | undefined;
-    let responseTimer: NodeJS.Timeout | undefined = setTimeout(() => {
-      responseTimer = undefined;
-      upReq.destroy(UpstreamFailure.responseTimeout());
-    }, o.responseTimeoutMs);
-    upReq.once('socket', (socket: Socket) => {
-      if (!socket.connecting) return;
-      connectTimer = setTimeout(() => {
-        connectTimer = undefined;
-        upReq.destroy(
-          new UpstreamFailure(
-            504,
-            'ERR_REALIP_UPSTREAM_TIMEOUT',
-            'connect-timeout',
-            'connecting to the app timed out',
-          ),
-        );
-      }, o.connectTimeoutMs);
-      socket.once('connect', () => {
-        if (connectTimer !== undefined) clearTimeout(connectTimer);
-        connectTimer = undefined;
-      });
-    });
-    const clearTimers = (): void => {
-      if (connectTimer !== undefined) clearTimeout(connectTimer);
-      if (responseTimer !== undefined) clearTimeout(responseTimer);
-      connectTimer = responseTimer = undefined;
-    };
-    let upstreamDone = false;
-    upReq.on('response', (upRes: IncomingMessage) => {
-      clearTimers();
-      upRes.once('end', () => {
-        upstreamDone = true;
-      });
-      if (res.destroyed) {
-        upRes.destroy();
-        return;
-      }
-      if (this.closing) res.shouldKeepAlive = false;
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterResponseHeaders(upRes.rawHeaders));
-      // A response of unknown length is a stream (SSE, long polling): send the head now instead of
-      // with the first chunk. Sized responses go out head and body together.
-      if (upRes.headers['content-length'] === undefined) res.flushHeaders();
-      if (o.idleTimeoutMs > 0) {
-        upReq.setTimeout(o.idleTimeoutMs, () => {
-          this.counters.upstreamError('idle-timeout');
-          upReq.destroy();
-          res.destroy();
-        });
-      }
-      upRes.on('error', () => res.destroy());
-      upRes.pipe(res);
-    });
-    upReq.on('error', (err: Error) => {
-      clearTimers();
-      if (
-        !retried &&
-        !hasBody &&
-        upReq.reusedSocket &&
-        (err as NodeJS.ErrnoException).code === 'ECONNRESET' &&
-        IDEMPOTENT.has(req.method ?? '') &&
-        !res.headersSent
-      ) {
-        // The app closed an idle keep-alive connection as we reused it: the request never reached
-        // it, so one retry on a fresh connection is safe for idempotent requests without a body.
-        this.counters.upstreamRetries++;
-        this.dispatch(req, res, headers, hasBody, chunked, true);
-        return;
-      }
-      const failure = UpstreamFailure.from(err);
-      if (res.writableEnded) return; // already answered (413) or finished
-      this.counters.upstreamError(failure.kind);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (!res.destroyed) {
-        this.o.onEvent({
-          event: 'upstream-error',
-          kind: failure.kind,
-          status: failure.status,
-          error: err.message,
-        });
-        sendProblem(res, failure.status, failure.code, failure.message);
-      }
-    });
-    res.once('close', () => {
-      // The client went away (or the exchange finished): never leave the upstream request running.
-      if (!upstreamDone && !upReq.destroyed) upReq.destroy();
-      clearTimers();
-    });
-    if (!hasBody) {
-      upReq.end();
-    } else if (!chunked) {
-      req.pipe(upReq);
-    } else {
-      this.pumpCounted(req, res, upReq);
-    }
+  private refuse(res: ServerResponse, refusal: Refusal): void {
+    this.counters.refused(refusal.reason);
+    res.shouldKeepAlive = false;
+    if (refusal.status === 405) res.setHeader('allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    sendProblem(res, refusal.status, refusal.code, refusal.detail);
   }
 
-  /** Streams a body of unknown length, answering 413 as soon as it exceeds the limit. */
-  private pumpCounted(req: IncomingMessage, res: ServerResponse, upReq: http.ClientRequest): void {
-    const max = this.o.maxBodyBytes;
-    let received = 0;
-    const onData = (chunk: Buffer): void => {
-      received += chunk.length;
-      if (received > max) {
-        req.removeListener('data', onData);
-        this.bodyTooLarge(req, res);
-        upReq.destroy();
-        return;
-      }
-      if (!upReq.write(chunk)) req.pause();
-    };
-    upReq.on('drain', () => req.resume());
-    req.on('data', onData);
-    req.on('end', () => {
-      if (received <= max) upReq.end();
-    });
-  }
-
-  private bodyTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  /** Answers 413 and closes the client connection once sent: the rest of the body is not read. */
+  bodyTooLarge(req: IncomingMessage, res: ServerResponse): void {
     this.counters.bodyTooLarge++;
-    // Do not read the rest of the body: answer and close the connection.
     res.shouldKeepAlive = false;
     if (!res.headersSent) {
       sendProblem(
@@ -405,28 +272,32 @@ class SidecarImpl implements Sidecar {
         `the request body exceeds ${this.o.maxBodyBytes} bytes`,
       );
     }
-    res.once('finish', () => req.socket.destroySoon());
+    const socket = req.socket as Socket | null;
+    if (socket === null) return;
+    if (res.writableFinished) socket.destroySoon();
+    else res.once('finish', () => socket.destroySoon());
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Upgrade (WebSocket)
+  // Upgrade (WebSocket) and CONNECT
   // ---------------------------------------------------------------------------------------------
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const c = this.counters;
     socket.on('error', () => socket.destroy());
     if (this.closing) {
       socket.destroy();
       return;
     }
+    if (!isWebSocketHandshake(req)) {
+      // h2c, TLS/1.x or a WebSocket token on something other than an HTTP/1.1 GET: served as the
+      // plain HTTP request it also is, its body parsed by the plain server.
+      socket.unshift(head);
+      socket.unshift(replayHead(req));
+      this.plain.emit('connection', socket);
+      return;
+    }
     // A response bound to the raw socket, so the stack can answer 403/429 the usual way.
-    const res = new http.ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket as Socket);
-    res.once('finish', () => {
-      c.countStatus(res.statusCode);
-      socket.end();
-    });
+    const res = this.rawResponse(req, socket);
     const pp = this.o.proxyProtocol === undefined ? undefined : this.connectionOf(socket as Socket);
     const conn = pp === undefined ? NO_PROXY : pp.conn;
     let verdict: boolean | Promise<boolean>;
@@ -437,95 +308,56 @@ class SidecarImpl implements Sidecar {
       return;
     }
     const go = (ok: boolean): void => {
-      if (!ok) return;
+      if (!ok || res.headersSent) return;
+      const shape = shapeRequest(req, this.o.upstreamBasePath);
+      if (isRefusal(shape) || shape.hasBody) {
+        this.refuse(res, isRefusal(shape) ? shape : REFUSALS.upgradeBody);
+        return;
+      }
       res.detachSocket(socket as Socket);
-      this.tunnel(req as SidecarRequest, socket, head, pp !== undefined && pp.ssl);
+      const headers = this.upstreamHeaders(req as SidecarRequest, pp !== undefined && pp.ssl, shape.host);
+      tunnelWebSocket(this.forwarder, this, req, socket, head, shape.path, headers);
     };
     if (verdict === true || verdict === false) go(verdict);
     else verdict.then(go, (error: unknown) => this.stackFailed(res, error));
   }
 
-  private tunnel(req: SidecarRequest, socket: Duplex, head: Buffer, ssl: boolean): void {
-    const o = this.o;
-    const ctx = req.realip;
-    const headers = buildUpstreamHeaders(
-      this.rules,
-      req.rawHeaders,
-      req.headers,
-      { resolution: ctx?.resolution, geo: ctx?.geo, proxySsl: ssl },
-      o.geoHeaders,
-      String(req.headers.upgrade ?? 'websocket'),
-    );
-    if (req.headers.host === undefined) headers.push('host', o.upstream.host);
-    const upReq = http.request({
-      host: o.upstreamHost,
-      port: o.upstreamPort,
-      method: req.method,
-      path: o.upstreamBasePath === '' ? req.url : o.upstreamBasePath + req.url,
-      headers,
-      // A dedicated connection: upgraded sockets never return to the keep-alive pool.
-      agent: false,
-      setHost: false,
+  /** A response written on a raw (upgrade or CONNECT) socket, which closes once it is sent. */
+  private rawResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      this.counters.countStatus(res.statusCode);
+      (socket as Socket).destroySoon();
     });
-    const timer = setTimeout(() => {
-      upReq.destroy(UpstreamFailure.responseTimeout());
-    }, o.responseTimeoutMs);
+    return res;
+  }
+
+  private refuseRaw(req: IncomingMessage, socket: Duplex, refusal: Refusal): void {
+    socket.on('error', () => socket.destroy());
+    this.refuse(this.rawResponse(req, socket), refusal);
+  }
+
+  /** TunnelHost: a WebSocket tunnel is open on `socket`. */
+  opened(socket: Duplex): void {
+    this.tunnels.add(socket);
+    this.counters.tunnels++;
     socket.once('close', () => {
-      clearTimeout(timer);
-      upReq.destroy();
+      this.tunnels.delete(socket);
+      this.counters.tunnels--;
+      this.checkIdle();
     });
-    upReq.on('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
-      clearTimeout(timer);
-      if (socket.destroyed) {
-        upSocket.destroy();
-        return;
-      }
-      this.counters.countStatus(101);
-      let headText = `HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n`;
-      const raw = upRes.rawHeaders;
-      for (let i = 0; i + 1 < raw.length; i += 2) headText += `${raw[i]}: ${raw[i + 1]}\r\n`;
-      socket.write(headText + '\r\n');
-      if (upHead.length > 0) socket.write(upHead);
-      if (head.length > 0) upSocket.write(head);
-      upSocket.on('error', () => socket.destroy());
-      socket.on('error', () => upSocket.destroy());
-      upSocket.on('close', () => socket.destroy());
-      socket.on('close', () => upSocket.destroy());
-      upSocket.pipe(socket);
-      socket.pipe(upSocket);
-      this.tunnels.add(socket);
-      this.counters.tunnels++;
-      socket.once('close', () => {
-        this.tunnels.delete(socket);
-        this.counters.tunnels--;
-        this.checkIdle();
-      });
-    });
-    upReq.on('response', (upRes: IncomingMessage) => {
-      // The app declined the upgrade with a normal response: relay it and close.
-      clearTimeout(timer);
-      const res2 = new http.ServerResponse(req);
-      res2.shouldKeepAlive = false;
-      res2.assignSocket(socket as Socket);
-      res2.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, filterResponseHeaders(upRes.rawHeaders));
-      res2.once('finish', () => {
-        this.counters.countStatus(res2.statusCode);
-        socket.end();
-      });
-      upRes.pipe(res2);
-    });
-    upReq.on('error', (err: Error) => {
-      clearTimeout(timer);
-      const failure = UpstreamFailure.from(err);
-      this.counters.upstreamError(failure.kind);
-      if (socket.destroyed || !socket.writable) return;
-      const res3 = new http.ServerResponse(req);
-      res3.shouldKeepAlive = false;
-      res3.assignSocket(socket as Socket);
-      res3.once('finish', () => socket.end());
-      sendProblem(res3, failure.status, failure.code, failure.message);
-    });
-    upReq.end();
+  }
+
+  /** TunnelHost: a response was sent on a raw socket. */
+  answered(status: number): void {
+    this.counters.countStatus(status);
+  }
+
+  /** TunnelHost: the handshake failed on the upstream side. */
+  upstreamError(kind: string): void {
+    this.counters.upstreamError(kind);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -640,17 +472,20 @@ class SidecarImpl implements Sidecar {
       } else {
         this.http.close(() => resolve());
       }
+      this.plain.close();
     });
     this.http.closeIdleConnections();
+    this.plain.closeIdleConnections();
     const drained = await this.waitIdle(drainMs);
     this.http.closeAllConnections();
+    this.plain.closeAllConnections();
     for (const t of this.tunnels) t.destroy();
     await closed;
     return drained;
   }
 
   private async closeRest(): Promise<void> {
-    this.agent.destroy();
+    await this.forwarder.close();
     if (this.admin !== undefined && this.admin.listening) {
       await new Promise<void>((resolve) => {
         this.admin!.close(() => resolve());

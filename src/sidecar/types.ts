@@ -116,8 +116,6 @@ export interface SidecarOptions {
    * @default []
    */
   stripHeaders?: readonly string[];
-  /** Most idle keep-alive connections kept to the upstream. @default 256 */
-  upstreamMaxIdleSockets?: number;
   /** Receives one line per notable event (start, shutdown steps, upstream errors). @default stderr JSON lines */
   onEvent?: (event: SidecarEvent) => void;
 }

@@ -26,6 +26,7 @@ describe('connectionTokens', () => {
     ['close', undefined],
     ['keep-alive, Upgrade', undefined],
     ['X-Foo, keep-alive,  x-BAR ', ['x-foo', 'x-bar']],
+    ['Host, Content-Length, transfer-encoding', undefined],
     [
       ['a', 'b, c'],
       ['a', 'b', 'c'],
@@ -38,7 +39,7 @@ describe('buildUpstreamHeaders', () => {
   const build = (
     raw: string[],
     resolution: Resolution | undefined,
-    extra: Partial<{ geo: object; ssl: boolean; upgrade: string }> = {},
+    extra: Partial<{ geo: object; ssl: boolean }> = {},
   ) =>
     buildUpstreamHeaders(
       rules,
@@ -46,7 +47,6 @@ describe('buildUpstreamHeaders', () => {
       lower(raw),
       { resolution, geo: extra.geo as never, proxySsl: extra.ssl ?? false },
       true,
-      extra.upgrade,
     );
 
   it('keeps end-to-end headers in order, drops the rest, appends resolved values last', () => {
@@ -109,21 +109,55 @@ describe('buildUpstreamHeaders', () => {
     expect(out['x-forwarded-for']).toBeUndefined();
   });
 
-  it('geo headers only for known fields; upgrade keeps the Connection/Upgrade pair', () => {
+  it('geo headers only for known fields; Upgrade, Connection and HTTP2-Settings are never copied', () => {
     const out = build(
-      ['Host', 'h', 'Upgrade', 'evil', 'Connection', 'Upgrade'],
+      [
+        'Host',
+        'h',
+        'Upgrade',
+        'h2c',
+        'Connection',
+        'Upgrade, HTTP2-Settings',
+        'HTTP2-Settings',
+        'AAMAAABkAAQAAP__',
+      ],
       resolved('203.0.113.9', {}),
-      {
-        geo: { country: 'FR' },
-        upgrade: 'websocket',
-      },
+      { geo: { country: 'FR' } },
     );
     const o = lower(out);
     expect(o['x-client-country']).toBe('FR');
     expect(o['x-client-continent']).toBeUndefined();
-    expect(pairs(out).filter(([k]) => k.toLowerCase() === 'upgrade')).toEqual([['upgrade', 'websocket']]);
-    expect(o.connection).toBe('upgrade');
+    expect(o.upgrade).toBeUndefined();
+    expect(o.connection).toBeUndefined();
+    expect(o['http2-settings']).toBeUndefined();
   });
+
+  it("framing is the upstream client's: Content-Length, Transfer-Encoding and Expect are never copied", () => {
+    const raw = [
+      'Host',
+      'h',
+      'Content-Length',
+      '5',
+      'Transfer-Encoding',
+      'chunked',
+      'Expect',
+      '100-continue',
+    ];
+    const o = lower(build(raw, resolved('203.0.113.9', {})));
+    expect(o['content-length']).toBeUndefined();
+    expect(o['transfer-encoding']).toBeUndefined();
+    expect(o.expect).toBeUndefined();
+  });
+
+  it.each([['host'], ['Host, x-one'], ['content-length, transfer-encoding, host']])(
+    'Connection: %s never removes Host',
+    (connection) => {
+      const out = lower(
+        build(['Host', 'h', 'Connection', connection, 'X-One', '1'], resolved('203.0.113.9', {})),
+      );
+      expect(out.host).toBe('h');
+    },
+  );
 });
 
 describe('filterResponseHeaders', () => {
