@@ -189,7 +189,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(new Error('the client is gone'));
       return;
     }
-    if (this.fw.host.closing) res.shouldKeepAlive = false;
+    // An answer before the whole body arrived (413, 401 from an app that does not read it): the
+    // rest of the body is not read, so the client connection closes after this response.
+    if (this.fw.host.closing || !this.req.complete) res.shouldKeepAlive = false;
     res.writeHead(statusCode, statusMessage, filterResponseHeaders(controller.rawHeaders as Buffer[]));
     // A response of unknown length is a stream (SSE, long polling): send the head now instead of
     // with the first chunk. Sized responses go out head and body together.

@@ -106,17 +106,18 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
         socket.destroy();
         return;
       }
-      const status =
-        err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const body = problemBody({
-        title: http.STATUS_CODES[status]!,
-        status,
-        detail: 'malformed HTTP request',
-      });
-      socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
+      // Bytes after a request on this connection did not parse (a pipelined request, or the body
+      // of a refused one). A response still due on it goes first: the 400 follows the last one, as
+      // nginx answers, unless that one closes the connection anyway.
+      const last = (socket as Duplex & { [LAST_RESPONSE]?: ServerResponse })[LAST_RESPONSE];
+      if (last !== undefined) {
+        if (!last.shouldKeepAlive) return;
+        if (!last.writableEnded) {
+          last.once('finish', () => answerClientError(err, socket));
+          return;
+        }
+      }
+      answerClientError(err, socket);
     });
     return server;
   }
@@ -169,6 +170,7 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const c = this.counters;
     c.inflight++;
+    (req.socket as Socket & { [LAST_RESPONSE]?: ServerResponse })[LAST_RESPONSE] = res;
     res.once('close', () => {
       c.inflight--;
       c.countStatus(res.statusCode);
@@ -500,6 +502,24 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
     if (this.front?.listening || this.http.listening) await this.stopPublic(0);
     await this.closeRest();
   }
+}
+
+/** The last response started on a client connection (see the 'clientError' handler). */
+const LAST_RESPONSE = Symbol('realip.lastResponse');
+
+/** Answers a request Node's parser refused (400, 431, 408) and closes the connection. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = problemBody({ title: http.STATUS_CODES[status]!, status, detail: 'malformed HTTP request' });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function listenOn(server: NetServer, host: string, port: number): Promise<void> {
