@@ -49,6 +49,7 @@ export {
   type StackResponse,
   type HeaderTarget,
 } from './stack.js';
+export { formatEventLine, type RealipEvent, type EventLevel, type EventHandler } from '../core/events.js';
 export { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-store.js';
 export { describePolicy } from './describe.js';
 export { policySource, type PolicySourceInfo } from './parse.js';

@@ -739,7 +739,7 @@ export const logSchema = z
     exempt: exemptPaths.optional(),
     destination: z.string().min(1).optional().meta({
       description:
-        "Where the sidecar writes logs: `stdout`, `stderr` or a file path (libraries use the app's own logger).",
+        "Where the sidecar writes the access log, and nothing else (its events go to stderr): `stdout`, `stderr` or a file path (libraries use the app's own logger).",
       default: 'stdout',
     }),
   })

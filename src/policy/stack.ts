@@ -16,12 +16,21 @@
  *
  * Optional integrations are loaded only when the policy uses them (`import()`): maxmind for
  * `geo`, prom-client for `metrics`, pino for the default logger, ioredis for `store: redis`.
+ *
+ * Events: the access logger receives access-log lines only. Reload results (policy file, lists,
+ * GeoIP databases, Redis TLS files) and warnings go to `onEvent` / `onWarning` (the sidecar CLI
+ * writes both as JSON lines on stderr; see docs/sidecar.md, "Logs").
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
 import { Context } from '../core/context.js';
 import { createResolver, type Resolver } from '../core/resolve.js';
-import { createIpLists, type ManagedIpLists } from '../core/lists.js';
+import {
+  createIpLists,
+  type IpListReloadError,
+  type IpListReloadEvent,
+  type ManagedIpLists,
+} from '../core/lists.js';
 import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
 import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../core/rate-limit/limiter.js';
 import type { RateLimitStore } from '../core/rate-limit/store.js';
@@ -32,8 +41,9 @@ import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js'
 import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
 import { defaultHandler, warningHelp } from '../core/warnings.js';
+import { createEvent, warningsTo, type EventHandler } from '../core/events.js';
 import type { GeoInfo, RealipContext, RealipMetricsHooks, ResolveInput, WarningHandler } from '../types.js';
-import type { GeoTagger } from '../geo/tagger.js';
+import type { GeoReloadEvent, GeoTagger } from '../geo/tagger.js';
 import type * as GeoEntry from '../geo/index.js';
 import type * as MetricsEntry from '../metrics/index.js';
 import type * as RedisEntry from '../redis/index.js';
@@ -48,7 +58,7 @@ import { ownRedis, waitReady, closeRedis, type IoredisModule, type OwnedRedis } 
 import { redisSpec, type ReadFile } from './redis-spec.js';
 import { readPolicyFile, secretFromEnv } from './secrets.js';
 import type { Policy } from './schema.js';
-import { watchPolicyFile, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
+import { watchPolicyFile, type PolicyLogger, type PolicyReloadStats, type PolicyWatcher } from './watch.js';
 
 /** Options of {@link createStack} (things a policy file cannot hold). */
 export interface StackOptions {
@@ -67,11 +77,22 @@ export interface StackOptions {
    * A Redis client (ioredis or node-redis) for `rateLimit.store: redis`, instead of `redis.url`.
    */
   redisClient?: unknown;
-  /** Receives warnings of every stage. @default process.emitWarning, once per code */
+  /**
+   * Receives warnings of every stage.
+   * @default `onEvent` (as `warning` events) when given, else process.emitWarning, once per code
+   */
   onWarning?: WarningHandler;
+  /**
+   * Receives lifecycle events: `policy-reloaded`, `policy-reload-failed`, `policy-watch-error`
+   * (with `watch`), `list-reloaded`, `geo-reloaded`, `redis-tls-reloaded`, and `warning` events when
+   * `onWarning` is not given. Never access-log lines. The catalogue is in docs/sidecar.md, "Logs".
+   * @default policy-file events go to `logger` when one is given, else to stderr as JSON lines;
+   * other reloads are only counted (failures are warnings)
+   */
+  onEvent?: EventHandler;
   /** Watch this policy file and apply valid new versions (ConfigMap-safe). @default no watching */
   watch?: string;
-  /** Watch timing (tests). */
+  /** Watch timing of the policy file, list files and Redis TLS files (tests). */
   watchOptions?: { pollMs?: number; debounceMs?: number };
   /** Milliseconds clock of the rate limiter (tests). @default Date.now */
   clock?: () => number;
@@ -119,7 +140,7 @@ interface Shared {
   /** `realip check`: build every stage but connect to nothing and write nowhere. */
   readonly dryRun: boolean;
   /** Set by the stack: a file the pipeline read (Redis TLS certificates) changed; rebuild. */
-  filesChanged: (() => void) | undefined;
+  filesChanged: ((file: string) => void) | undefined;
 }
 
 type GeoModule = typeof GeoEntry;
@@ -254,7 +275,9 @@ export class Pipeline {
     input.method = req.method;
     input.route = route;
     input.url = url;
-    input.statusCode = res.statusCode;
+    // A client gone before the response head was sent is logged as 499 (nginx's convention), never
+    // as the 200 a response object starts with; gone later, the status sent stays and `aborted` says so.
+    input.statusCode = res.headersSent || res.writableFinished ? res.statusCode : 499;
     input.durationMs = durationMs;
     const socket = req.socket as IncomingMessage['socket'] | null;
     input.remoteAddress = socket?.remoteAddress;
@@ -475,7 +498,11 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
     policy.lists === undefined
       ? undefined
       : errors.run('lists', () =>
-          createIpLists(policy.lists as Parameters<typeof createIpLists>[0], { path: 'lists' }),
+          createIpLists(policy.lists as Parameters<typeof createIpLists>[0], {
+            path: 'lists',
+            ...watchTimings(options),
+            ...listReporting(options),
+          }),
         );
 
   // Metrics first: other stages report into its hooks.
@@ -561,10 +588,21 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
           ...(g.allowOlder !== undefined ? { allowOlder: g.allowOlder } : {}),
           ...(g.maxClockSkewMs !== undefined ? { maxClockSkewMs: g.maxClockSkewMs } : {}),
           ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-          ...(hooks
+          ...(hooks || options.onEvent
             ? {
-                onReload: (e: { database: string; current: { buildEpoch: Date } }) =>
-                  hooks.geoDatabase(e.database, e.current.buildEpoch.getTime() / 1000),
+                onReload: (e: GeoReloadEvent) => {
+                  hooks?.geoDatabase(e.database, e.current.buildEpoch.getTime() / 1000);
+                  // A rejected file is a warning (WRN_REALIP_GEO_RELOAD_FAILED), reported by the tagger.
+                  if (e.ok && options.onEvent) {
+                    options.onEvent(
+                      createEvent('geo-reloaded', {
+                        database: e.database,
+                        file: e.path,
+                        buildEpoch: e.current.buildEpoch.toISOString(),
+                      }),
+                    );
+                  }
+                },
               }
             : {}),
         }),
@@ -676,7 +714,7 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
   // Certificates rotate (cert-manager, a Secret update): a change rebuilds the pipeline from the
   // same policy, which reads them again; a broken new file keeps this pipeline.
   const watchers = readFiles.map((f) =>
-    watchFileContent(f.path, f.content, () => shared.filesChanged?.(), watchTimings(options)),
+    watchFileContent(f.path, f.content, () => shared.filesChanged?.(f.path), watchTimings(options)),
   );
   return new Pipeline(
     policy,
@@ -733,19 +771,22 @@ class Stack implements PolicyStack {
     private readonly shared: Shared,
   ) {
     this.current = pipeline;
-    shared.filesChanged = () => {
+    shared.filesChanged = (file) => {
       if (this.closed) return;
-      this.update(this.current.policy).catch((error: unknown) => {
-        // Keep the pipeline in use; say why the new files were not taken.
-        this.shared.reloadFailures++;
-        const message = error instanceof Error ? error.message : String(error);
-        (this.shared.options.onWarning ?? defaultHandler)({
-          code: WRN_TLS_RELOAD,
-          message: `rateLimit.redis.tls: the changed certificate files were not applied: ${message}`,
-          help: warningHelp(WRN_TLS_RELOAD),
-          count: this.shared.reloadFailures,
-        });
-      });
+      this.update(this.current.policy).then(
+        () => this.shared.options.onEvent?.(createEvent('redis-tls-reloaded', { file })),
+        (error: unknown) => {
+          // Keep the pipeline in use; say why the new files were not taken.
+          this.shared.reloadFailures++;
+          const message = error instanceof Error ? error.message : String(error);
+          (this.shared.options.onWarning ?? defaultHandler)({
+            code: WRN_TLS_RELOAD,
+            message: `rateLimit.redis.tls: the changed certificate files were not applied: ${message}`,
+            help: warningHelp(WRN_TLS_RELOAD),
+            count: this.shared.reloadFailures,
+          });
+        },
+      );
     };
   }
 
@@ -762,11 +803,12 @@ class Stack implements PolicyStack {
   }
 
   startWatching(path: string): void {
+    // Never the stack's own access logger (it writes to `log.destination`): reload results are
+    // events, not access-log lines. A logger the caller passed is their application log.
+    const { onEvent, logger } = this.shared.options;
     this.watcher = watchPolicyFile(path, {
       onChange: (policy) => this.update(policy),
-      ...((this.shared.options.logger ?? this.shared.logger)
-        ? { logger: pinoLike((this.shared.options.logger ?? this.shared.logger)!) }
-        : {}),
+      ...(onEvent ? { onEvent } : logger ? { logger: pinoLike(logger) } : {}),
       ...watchTimings(this.shared.options),
     });
   }
@@ -845,13 +887,53 @@ class Stack implements PolicyStack {
   }
 }
 
-function pinoLike(logger: LoggerLike): {
-  info(o: object, m?: string): void;
-  error(o: object, m?: string): void;
-} {
+function pinoLike(logger: LoggerLike): PolicyLogger {
   return {
     info: (o, m) => logger.info(o, m),
+    warn: (o, m) => logger.warn(o, m),
     error: (o, m) => (logger.error ? logger.error(o, m) : logger.warn(o, m)),
+  };
+}
+
+/** Changed list files could not be applied (docs/errors.md). */
+const WRN_LIST_RELOAD = 'WRN_REALIP_LIST_RELOAD_FAILED';
+
+/**
+ * How the stack's lists report reloads: a success is a `list-reloaded` event (with `onEvent`); a
+ * failure a `WRN_REALIP_LIST_RELOAD_FAILED` warning to `onWarning`, once per list until it reloads
+ * again (`count`: failures since then). Without either, the lists' own default (a process warning).
+ */
+function listReporting(options: StackOptions): {
+  onReload?: (e: IpListReloadEvent) => void;
+  onReloadError?: (e: IpListReloadError) => void;
+} {
+  const { onEvent, onWarning } = options;
+  const failures = new Map<string, number>();
+  return {
+    ...(onEvent || onWarning
+      ? {
+          onReload: (e: IpListReloadEvent) => {
+            failures.delete(e.list);
+            const { list, file, rules, ranges } = e;
+            onEvent?.(createEvent('list-reloaded', { list, file, rules, ranges }));
+          },
+        }
+      : {}),
+    ...(onWarning
+      ? {
+          onReloadError: (e: IpListReloadError) => {
+            const count = (failures.get(e.list) ?? 0) + 1;
+            failures.set(e.list, count);
+            if (count > 1) return;
+            onWarning({
+              code: WRN_LIST_RELOAD,
+              message: `lists.${e.list}: ${e.file} was not reloaded, the previous version stays in use: ${e.error.message}`,
+              help: warningHelp(WRN_LIST_RELOAD),
+              count,
+            });
+          },
+        }
+      : {}),
   };
 }
 
@@ -888,6 +970,23 @@ export async function createStack(policy: Policy, options: StackOptions = {}): P
   return createStackInternal(policy, options, false);
 }
 
+/**
+ * `onEvent` guarded (a throwing handler must not break a reload or a watcher), and, without
+ * `onWarning`, warnings sent to it as `warning` events.
+ */
+function withEventWarnings(options: StackOptions): StackOptions {
+  const handler = options.onEvent;
+  if (handler === undefined) return options;
+  const onEvent: EventHandler = (e) => {
+    try {
+      handler(e);
+    } catch {
+      // Reporting is best effort.
+    }
+  };
+  return { ...options, onEvent, onWarning: options.onWarning ?? warningsTo(onEvent) };
+}
+
 /** @internal Framework adapters: `requestLogger` logs to Fastify's `request.log` by default. */
 export async function createStackInternal(
   policy: Policy,
@@ -895,7 +994,7 @@ export async function createStackInternal(
   requestLogger: boolean,
   dryRun = false,
 ): Promise<PolicyStack> {
-  const shared = newShared(options, requestLogger, dryRun);
+  const shared = newShared(withEventWarnings(options), requestLogger, dryRun);
   const stack = new Stack(await buildPipeline(policy, shared), shared);
   if (options.watch !== undefined) stack.startWatching(options.watch);
   return stack;

@@ -2,10 +2,11 @@
  * Hot reload of the policy itself. The file is watched with `watchFileContent` (ConfigMap symlink
  * swaps, renames, a poll as a backstop); each new version is parsed, validated and its files
  * checked, then handed to `onChange` (which builds and swaps the stack, and may itself reject
- * the policy by throwing). Anything wrong keeps the running policy, logs one line and counts a
- * failure; nothing is half-applied.
+ * the policy by throwing). Anything wrong keeps the running policy, reports one event
+ * (`policy-reload-failed`) and counts a failure; nothing is half-applied.
  */
 import { readFileSync } from 'node:fs';
+import { createEvent, writeEventLine, type EventHandler } from '../core/events.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
 import { PolicyError, formatPolicyIssue } from './errors.js';
 import { checkPolicyFiles } from './files.js';
@@ -15,6 +16,8 @@ import type { Policy } from './schema.js';
 /** A logger-like sink (pino, console). */
 export interface PolicyLogger {
   info(obj: object, msg?: string): void;
+  /** Used for `warn` events when present (else `error`). */
+  warn?(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
@@ -23,7 +26,13 @@ export interface PolicyWatchOptions {
   onChange(policy: Policy): void | Promise<void>;
   /** Called with the error when a new version is rejected (after it is logged and counted). */
   onError?: (error: Error) => void;
-  /** Where reloads and rejections are logged. @default a JSON line on stderr */
+  /**
+   * Receives `policy-reloaded`, `policy-reload-failed` and `policy-watch-error` events (see
+   * docs/sidecar.md, "Logs"). Takes precedence over `logger`.
+   * @default `logger` when given, else a JSON line on stderr (`time`, `level`, `event`, fields)
+   */
+  onEvent?: EventHandler;
+  /** Where reloads and rejections are logged (the event's fields, and a message), without `onEvent`. */
   logger?: PolicyLogger;
   /** The content already applied (so it is not delivered again). @default the file as it is now */
   initial?: string | Buffer;
@@ -49,14 +58,25 @@ export interface PolicyWatcher extends FileWatcher {
   stats(): PolicyReloadStats;
 }
 
-const stderrLogger: PolicyLogger = {
-  info: (obj, msg) => process.stderr.write(JSON.stringify({ level: 'info', ...obj, msg }) + '\n'),
-  error: (obj, msg) => process.stderr.write(JSON.stringify({ level: 'error', ...obj, msg }) + '\n'),
-};
+/** Where the watcher's events go: `onEvent`, else `logger` (with a message), else stderr. */
+function eventSink(options: PolicyWatchOptions): (name: string, fields: object, msg: string) => void {
+  const { onEvent, logger } = options;
+  if (onEvent !== undefined) return (name, fields) => onEvent(createEvent(name, { ...fields }));
+  if (logger !== undefined) {
+    return (name, fields, msg) => {
+      const e = createEvent(name, { ...fields });
+      const { level: _level, ...obj } = e;
+      if (e.level === 'info') logger.info(obj, msg);
+      else if (e.level === 'warn' && logger.warn !== undefined) logger.warn(obj, msg);
+      else logger.error(obj, msg);
+    };
+  }
+  return (name, fields) => writeEventLine(createEvent(name, { ...fields }));
+}
 
 /** Watches a policy file and applies every valid new version. */
 export function watchPolicyFile(path: string, options: PolicyWatchOptions): PolicyWatcher {
-  const logger = options.logger ?? stderrLogger;
+  const report = eventSink(options);
   let reloads = 0;
   let failures = 0;
   let lastReloadAt = 0;
@@ -66,8 +86,9 @@ export function watchPolicyFile(path: string, options: PolicyWatchOptions): Poli
     failures++;
     lastError = error.message;
     const problems = error instanceof PolicyError ? error.issues.map(formatPolicyIssue) : [error.message];
-    logger.error(
-      { event: 'policy_reload_failed', file: path, problems, failures },
+    report(
+      'policy-reload-failed',
+      { file: path, problems, count: failures },
       'policy reload rejected; the previous policy stays in force',
     );
     options.onError?.(error);
@@ -102,7 +123,7 @@ export function watchPolicyFile(path: string, options: PolicyWatchOptions): Poli
     reloads++;
     lastReloadAt = Date.now();
     lastError = undefined;
-    logger.info({ event: 'policy_reloaded', file: path, reloads }, 'policy reloaded');
+    report('policy-reloaded', { file: path, count: reloads }, 'policy reloaded');
   };
 
   const watcher = watchFileContent(path, options.initial ?? readNow(path), apply, {
@@ -110,10 +131,7 @@ export function watchPolicyFile(path: string, options: PolicyWatchOptions): Poli
     ...(options.debounceMs !== undefined ? { debounceMs: options.debounceMs } : {}),
     // A missing file (mid-swap, deleted) keeps the policy; it is not a rejected version.
     onError: (error) =>
-      logger.error(
-        { event: 'policy_watch_error', file: path, error: error.message },
-        'policy file unreadable',
-      ),
+      report('policy-watch-error', { file: path, error: error.message }, 'policy file unreadable'),
   });
 
   return {

@@ -15,6 +15,7 @@ import {
   loadPolicyFile,
   parsePolicy,
   type PolicyStack,
+  type RealipEvent,
 } from '../../src/policy/index.js';
 import {
   makeTlsFiles,
@@ -460,6 +461,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
       const other = makeTlsFiles(mkdtempSync(join(dir, 'other-')));
       const rot = mkdtempSync(join(dir, 'rotating-'));
       const warnings: RealipWarning[] = [];
+      const events: RealipEvent[] = [];
       const cert = join(rot, 'client.crt');
       const key = join(rot, 'client.key');
       // Start with a client certificate from a CA the server does not trust.
@@ -481,6 +483,7 @@ describe.skipIf(!(runnable && opensslAvailable()))(
         {
           logger: silentLogger,
           onWarning: (w) => warnings.push(w),
+          onEvent: (e) => void events.push(e),
           watchOptions: { pollMs: 100, debounceMs: 20 },
         },
       );
@@ -494,6 +497,11 @@ describe.skipIf(!(runnable && opensslAvailable()))(
         10_000,
         'the rotated certificate to be used',
       );
+      expect(events).toContainEqual({
+        event: 'redis-tls-reloaded',
+        level: 'info',
+        file: expect.stringMatching(/client\.(crt|key)$/),
+      });
       // A rotation caught halfway (a key that is not the certificate's): reported, connection kept.
       writeFileSync(key, readFileSync(tls.key));
       await until(

@@ -81,7 +81,7 @@ describe('realip sidecar --config', () => {
 
     await write('access:\n  deny: [192.0.2.0/33]\n');
     await until(
-      () => /policy_reload_failed/.test(out),
+      () => /policy-reload-failed/.test(out),
       () => out,
     );
     expect(out).toMatch(/policy\.yaml:2: access\.deny\[0\]: invalid prefix/);

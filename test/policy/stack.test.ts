@@ -166,7 +166,7 @@ describe('hot reload (stack.update)', () => {
     await replace('access: { allow: [198.51.100.0/33] }\n');
     await until(() => s.reloads()?.failures === 1);
     expect((await send(s, { peer: '198.51.100.1' })).forwarded).toBe(true);
-    expect(errors.join('\n')).toContain('policy_reload_failed');
+    expect(errors.join('\n')).toContain('policy-reload-failed');
     expect(await s.metrics()).toContain('realip_policy_reloads_total{result="failure"} 1');
     expect(errors.join('\n')).toContain('access.allow[0]');
   });

@@ -66,7 +66,7 @@ describe('watchPolicyFile', () => {
       expect(errors[0]).toBeInstanceOf(PolicyError);
       expect(w.stats()).toMatchObject({ reloads: 1, failures: 1 });
       expect(w.stats().lastError).toContain('policy.yaml:2: rateLimit.tiers[0].limits[0].points: too small');
-      const failed = logger.lines.find((l) => l.obj.event === 'policy_reload_failed');
+      const failed = logger.lines.find((l) => l.obj.event === 'policy-reload-failed');
       expect(failed?.level).toBe('error');
       expect(failed?.obj.problems).toEqual([expect.stringContaining('rateLimit.tiers[0].limits[0].points')]);
 
