@@ -12,7 +12,7 @@ import { ConfigError } from '../errors.js';
 import { createSidecar } from '../sidecar/sidecar.js';
 import { SIDECAR_DEFAULTS } from '../sidecar/options.js';
 import type { ListenAddress, SidecarEvent, SidecarOptions, SidecarStack } from '../sidecar/types.js';
-import type { RealipWarning } from '../types.js';
+import { writeEventLine } from '../core/events.js';
 
 const HELP = `Usage: realip sidecar --upstream <url> [options]
 
@@ -35,9 +35,19 @@ Options:
                                     (default x-forwarded-for)
   --undeterminable <deny|allow>     built-in stack only: requests without a client IP (default deny)
   --max-body-size <size>            largest request body, e.g. 10mb (default 10mb); larger gets 413
+  --request-buffer-size <size>      bodies up to this size are read whole before they go to the app
+                                    (default 64kb; 0 streams every body)
+  --request-buffer-memory <size>    memory all buffered bodies may reserve (default 32mb); then stream
+  --client-body-timeout <dur>       longest gap between two reads of a request body (default 60s;
+                                    0 disables); then 408
   --connect-timeout <dur>           connecting to the app (default 5s); then 504
-  --response-timeout <dur>          waiting for the app's response headers (default 60s); then 504
-  --idle-timeout <dur>              silence while streaming (default 5m; 0 disables)
+  --response-timeout <dur>          from the request's last byte sent to the app's response headers
+                                    (default 60s); then 504
+  --idle-timeout <dur>              silence in a response body, a WebSocket tunnel or on a client
+                                    connection (default 5m; 0 disables)
+  --upstream-connections <n>        most connections to the app at once (default 128)
+  --upstream-queue <n>              most requests waiting for one (default 1024); beyond, 503
+  --upstream-queue-timeout <dur>    longest wait for one (default 5s); then 503 with Retry-After
   --shutdown-delay <dur>            on SIGTERM: keep serving while /readyz fails (default 10s)
   --drain-timeout <dur>             then: time for in-flight requests (default 20s)
   --no-geo-headers                  do not send X-Client-Country/-Continent/-ASN to the app
@@ -102,12 +112,13 @@ function list(values: string[] | undefined): string[] {
   return out;
 }
 
+/**
+ * The event stream: the sidecar's events, the stack's (reloads) and warnings, each one JSON line
+ * on stderr (`time` ISO 8601, `level`, `event`, fields; docs/sidecar.md, "Logs"). Only the access
+ * log goes to its own destination.
+ */
 function logEvent(event: SidecarEvent): void {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
-}
-
-function logWarning(w: RealipWarning): void {
-  logEvent({ event: 'warning', code: w.code, message: w.message, help: w.help, count: w.count });
+  writeEventLine(event);
 }
 
 // ================================================================================================
@@ -118,7 +129,7 @@ async function loadPolicyStack(path: string): Promise<SidecarStack> {
   const { createStack, loadPolicyFile } = await import('../policy/index.js');
   const policy = await loadPolicyFile(path);
   // Hot reload of the policy itself (ConfigMap-safe; the old policy stays on errors).
-  return createStack(policy, { onWarning: logWarning, watch: path });
+  return createStack(policy, { onEvent: logEvent, watch: path });
 }
 
 /**
@@ -141,7 +152,7 @@ async function loadDefaultStack(b: {
     },
     access: { ...base.access, undeterminable: b.undeterminable },
   };
-  return createStack(policy, { onWarning: logWarning });
+  return createStack(policy, { onEvent: logEvent });
 }
 // ======================================== END STACK SEAM ========================================
 
@@ -193,6 +204,12 @@ export function parseSidecarArgs(
         header: { type: 'string' },
         undeterminable: { type: 'string' },
         'max-body-size': { type: 'string' },
+        'request-buffer-size': { type: 'string' },
+        'request-buffer-memory': { type: 'string' },
+        'client-body-timeout': { type: 'string' },
+        'upstream-connections': { type: 'string' },
+        'upstream-queue': { type: 'string' },
+        'upstream-queue-timeout': { type: 'string' },
         'connect-timeout': { type: 'string' },
         'response-timeout': { type: 'string' },
         'idle-timeout': { type: 'string' },
@@ -227,13 +244,26 @@ export function parseSidecarArgs(
   const listen = address('listen', v.listen);
   const adminOff = v['admin-listen'] === 'off' || v['admin-listen'] === 'false';
   const adminListen = adminOff ? undefined : address('admin-listen', v['admin-listen']);
-  let maxBodyBytes: number | undefined;
-  if (v['max-body-size'] !== undefined) {
-    maxBodyBytes = parseSize(v['max-body-size']);
-    if (maxBodyBytes === undefined) {
-      problems.push(`--max-body-size: not a size (got "${v['max-body-size']}", expected e.g. 10mb)`);
+  const size = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const bytes = parseSize(text);
+    if (bytes === undefined) problems.push(`--${flag}: not a size (got "${text}", expected e.g. 10mb)`);
+    return bytes;
+  };
+  const count = (flag: string, text: string | undefined, min: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) {
+      problems.push(`--${flag}: expected a whole number >= ${min} (got "${text}")`);
+      return undefined;
     }
-  }
+    return n;
+  };
+  const maxBodyBytes = size('max-body-size', v['max-body-size']);
+  const requestBufferBytes = size('request-buffer-size', v['request-buffer-size']);
+  const requestBufferMemoryBytes = size('request-buffer-memory', v['request-buffer-memory']);
+  const upstreamConnections = count('upstream-connections', v['upstream-connections'], 1);
+  const upstreamQueue = count('upstream-queue', v['upstream-queue'], 0);
   const trustedPp = list(v['proxy-protocol-trusted']);
   if (v['proxy-protocol'] && trustedPp.length === 0) {
     problems.push(
@@ -266,6 +296,8 @@ export function parseSidecarArgs(
     );
   }
   const ppTimeout = duration('proxy-protocol-timeout', v['proxy-protocol-timeout']);
+  const clientBodyTimeoutMs = duration('client-body-timeout', v['client-body-timeout']);
+  const upstreamQueueTimeoutMs = duration('upstream-queue-timeout', v['upstream-queue-timeout']);
   const connectTimeoutMs = duration('connect-timeout', v['connect-timeout']);
   const responseTimeoutMs = duration('response-timeout', v['response-timeout']);
   const idleTimeoutMs = duration('idle-timeout', v['idle-timeout']);
@@ -280,6 +312,12 @@ export function parseSidecarArgs(
     ...(listen && { listen }),
     ...(adminOff ? { adminListen: false as const } : adminListen && { adminListen }),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
+    ...(requestBufferBytes !== undefined && { requestBufferBytes }),
+    ...(requestBufferMemoryBytes !== undefined && { requestBufferMemoryBytes }),
+    ...(clientBodyTimeoutMs !== undefined && { clientBodyTimeoutMs }),
+    ...(upstreamConnections !== undefined && { upstreamConnections }),
+    ...(upstreamQueue !== undefined && { upstreamQueue }),
+    ...(upstreamQueueTimeoutMs !== undefined && { upstreamQueueTimeoutMs }),
     ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
     ...(responseTimeoutMs !== undefined && { responseTimeoutMs }),
     ...(idleTimeoutMs !== undefined && { idleTimeoutMs }),

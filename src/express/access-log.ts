@@ -59,7 +59,8 @@ export function accessLog(options: ExpressAccessLogOptions): ExpressAccessLog {
     input.route =
       route !== undefined && typeof route.path === 'string' ? req.baseUrl + route.path : undefined;
     input.url = req.originalUrl ?? req.url;
-    input.statusCode = this.statusCode;
+    // Gone before the head was sent: 499 (nginx's convention), not the unsent default 200.
+    input.statusCode = this.headersSent || this.writableFinished ? this.statusCode : 499;
     input.durationMs = performance.now() - (this[START] ?? performance.now());
     const socket = req.socket;
     input.remoteAddress = socket?.remoteAddress;

@@ -1,17 +1,25 @@
 /**
  * Forwarding to the app through undici: one `Pool` for the upstream origin, one `Exchange` (an
- * undici dispatch handler) per accepted request, the request body streamed in and the response
- * streamed back with backpressure both ways.
+ * undici dispatch handler) per accepted request, bounded by a connection gate (gate.ts), the
+ * request body read with a gap timeout and buffered when small (body.ts), the response streamed
+ * back with backpressure.
  *
  * undici writes the request framing itself, from what the sidecar tells it: Content-Length when
- * the client declared one, chunked otherwise, for every method (Node's `http.request` writes a
+ * the length is known, chunked otherwise, for every method (Node's `http.request` writes a
  * GET/HEAD/DELETE/OPTIONS/TRACE body unframed, which an app reads as a second request). Each
  * client request therefore becomes exactly one upstream request; see framing.ts for what is
  * refused before this point.
+ *
+ * Timeouts, each with one meaning: `clientBodyTimeoutMs` is the longest gap between two reads of
+ * the request body (408); `responseTimeoutMs` runs from the last body byte handed to the app (or
+ * the request head, without a body) to the response head (504); `idleTimeoutMs` is the longest
+ * silence inside a response body (undici's `bodyTimeout`).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import { bodyChunks, bufferBody, ClientBodyError, ClientGone, joined } from './body.js';
+import { ConnectionGate, type GateWaiter } from './gate.js';
 import { filterResponseHeaders } from './headers.js';
 import { sendProblem } from './problem.js';
 import type { UpstreamShape } from './framing.js';
@@ -37,6 +45,7 @@ export function upstreamFailure(err: Error): UpstreamFailure {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return timeout('connect-timeout', 'connecting to the app timed out');
     case 'UND_ERR_HEADERS_TIMEOUT':
+    case RESPONSE_TIMEOUT:
       return timeout('response-timeout', 'the app did not answer in time');
     case 'UND_ERR_BODY_TIMEOUT':
       return timeout('idle-timeout', 'the app stopped sending its response');
@@ -47,16 +56,16 @@ export function upstreamFailure(err: Error): UpstreamFailure {
   }
 }
 
+const RESPONSE_TIMEOUT = 'ERR_REALIP_RESPONSE_TIMEOUT';
+
 function timeout(kind: string, detail: string): UpstreamFailure {
   return { status: 504, code: 'ERR_REALIP_UPSTREAM_TIMEOUT', kind, detail };
 }
 function unavailable(kind: string, detail: string): UpstreamFailure {
   return { status: 502, code: 'ERR_REALIP_UPSTREAM_UNAVAILABLE', kind, detail };
 }
-
-/** Thrown into the upload when a chunked body passes `maxBodyBytes`. */
-class BodyTooLarge extends Error {
-  readonly code = 'ERR_REALIP_BODY_TOO_LARGE';
+function codeError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
 }
 
 /** What the forwarder needs from the sidecar besides its options. */
@@ -64,24 +73,30 @@ export interface ForwardHost {
   readonly counters: SidecarCounters;
   /** True once shutdown has begun: responses carry `Connection: close`. */
   readonly closing: boolean;
-  /** Answers 413 on `res` and closes the client connection once sent. */
-  bodyTooLarge(req: IncomingMessage, res: ServerResponse): void;
+  /** Answers `status` (408, 413) on `res` and closes the client connection once sent. */
+  refuseBody(req: IncomingMessage, res: ServerResponse, error: ClientBodyError): void;
 }
 
-/** The upstream side of the sidecar: a pool of keep-alive connections to the app. */
+/** The upstream side of the sidecar: a bounded pool of keep-alive connections to the app. */
 export class Forwarder {
   readonly pool: Pool;
+  readonly gate: ConnectionGate;
+  /** Bytes reserved by request bodies being buffered now (bounded by requestBufferMemory). */
+  buffered = 0;
 
   constructor(
     readonly o: ResolvedSidecarOptions,
     readonly host: ForwardHost,
   ) {
+    this.gate = new ConnectionGate(o.upstreamConnections, o.upstreamQueue, o.upstreamQueueTimeoutMs);
     this.pool = new Pool(o.upstream.origin, {
+      connections: o.upstreamConnections,
       pipelining: 1,
       // Closes an idle connection before a typical 5 s server keep-alive timeout does; undici also
       // honours the app's `Keep-Alive: timeout=N` hint.
       keepAliveTimeout: 4_000,
-      headersTimeout: o.responseTimeoutMs,
+      // The response timeout is the Exchange's own: it starts when the body has been sent.
+      headersTimeout: 0,
       bodyTimeout: o.idleTimeoutMs,
       connect: { timeout: o.connectTimeoutMs },
       strictContentLength: true,
@@ -93,33 +108,16 @@ export class Forwarder {
    * headers for the app (buildUpstreamHeaders), Host included.
    */
   forward(req: IncomingMessage, res: ServerResponse, headers: string[], shape: UpstreamShape): void {
-    if (shape.hasBody && shape.length !== undefined) headers.push('content-length', String(shape.length));
-    if (shape.path === '*') {
-      forwardAsterisk(this, req, res, headers);
-      return;
-    }
-    const body = !shape.hasBody
-      ? null
-      : shape.length !== undefined
-        ? req
-        : Readable.from(countedBody(req, this.o.maxBodyBytes), { objectMode: false });
-    const opts: Dispatcher.DispatchOptions = {
-      path: shape.path,
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body,
-      reset: shape.reset ? true : undefined,
-    };
-    new Exchange(this, req, res, opts, !shape.hasBody && IDEMPOTENT.has(req.method!)).start();
+    new Exchange(this, req, res, headers, shape).start();
   }
 
   /** Answers a failed exchange: a problem when nothing was sent yet, a cut connection otherwise. */
   fail(req: IncomingMessage, res: ServerResponse, err: Error): void {
-    if (err instanceof BodyTooLarge) {
-      this.host.bodyTooLarge(req, res);
+    if (err instanceof ClientBodyError) {
+      this.host.refuseBody(req, res, err);
       return;
     }
-    if (res.writableEnded) return; // answered already (413) or finished
+    if (res.writableEnded || err instanceof ClientGone) return;
     const failure = upstreamFailure(err);
     this.host.counters.upstreamError(failure.kind);
     if (res.headersSent || res.destroyed) {
@@ -141,39 +139,167 @@ export class Forwarder {
 }
 
 /**
- * One request/response exchange with the app, as an undici dispatch handler. The response is
- * relayed as it arrives; interim (1xx) responses are not relayed.
+ * One request/response exchange with the app, as an undici dispatch handler: read (or buffer)
+ * the body, wait for a connection, dispatch, relay the response. Interim (1xx) responses are not
+ * relayed.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
   private controller: Dispatcher.DispatchController | undefined;
+  private body: Buffer | Readable | null = null;
+  /** Holds a connection from the gate (released once, in `end()`). */
+  private admittedFlag = false;
+  private cancelWait: (() => void) | undefined;
+  /** Bytes of `Forwarder.buffered` this exchange reserved. */
+  private reserved = 0;
   /** The final response's head arrived. */
   private started = false;
+  private retried = false;
   /** The client went away (or the exchange ended) before the app finished. */
   private gone = false;
+  private ended = false;
+  private responseTimer: NodeJS.Timeout | undefined;
   private readonly resume = (): void => this.controller?.resume();
 
   constructor(
     private readonly fw: Forwarder,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly opts: Dispatcher.DispatchOptions,
-    private readonly retryable: boolean,
+    private readonly headers: string[],
+    private readonly shape: UpstreamShape,
   ) {}
 
   start(): void {
     this.res.once('close', this.onClientClose);
-    this.fw.pool.dispatch(this.opts, this);
+    const { shape, fw } = this;
+    const o = fw.o;
+    if (!shape.hasBody) {
+      this.wait();
+      return;
+    }
+    const want = shape.length ?? o.requestBufferBytes;
+    if (
+      o.requestBufferBytes > 0 &&
+      want <= o.requestBufferBytes &&
+      fw.buffered + want <= o.requestBufferMemoryBytes
+    ) {
+      this.reserved = want;
+      fw.buffered += want;
+      void this.buffer();
+      return;
+    }
+    this.streamBody([], bodyChunks(this.req, o.clientBodyTimeoutMs, o.maxBodyBytes));
+    this.wait();
+  }
+
+  /** Reads a small body whole before asking for a connection. */
+  private async buffer(): Promise<void> {
+    const o = this.fw.o;
+    try {
+      const b = await bufferBody(this.req, o.requestBufferBytes, o.clientBodyTimeoutMs, o.maxBodyBytes);
+      if (this.gone) return this.end();
+      if (b.rest === undefined) {
+        // undici frames a Buffer body with its Content-Length (a chunked body that fit included)
+        this.body = b.chunks.length === 1 ? b.chunks[0]! : Buffer.concat(b.chunks, b.bytes);
+      } else {
+        this.streamBody(b.chunks, b.rest);
+      }
+    } catch (error) {
+      this.end();
+      this.fw.fail(this.req, this.res, error as Error);
+      return;
+    }
+    this.wait();
+  }
+
+  private streamBody(start: Buffer[], rest: AsyncGenerator<Buffer>): void {
+    if (this.shape.length !== undefined) this.headers.push('content-length', String(this.shape.length));
+    this.body = Readable.from(
+      joined(start, rest, () => this.bodySent()),
+      { objectMode: false },
+    );
+  }
+
+  private wait(): void {
+    if (this.gone) return this.end();
+    this.cancelWait = this.fw.gate.acquire(this);
+  }
+
+  /** GateWaiter: a connection is ours. */
+  admitted(): void {
+    this.admittedFlag = true;
+    this.cancelWait = undefined;
+    if (this.gone) return this.end();
+    if (this.shape.path === '*') {
+      forwardAsterisk(this.fw, this.req, this.res, this.headers, () => this.end());
+      return;
+    }
+    this.dispatch();
+  }
+
+  /** GateWaiter: no connection within the bounds. */
+  busy(reason: 'queue-full' | 'queue-timeout'): void {
+    this.cancelWait = undefined;
+    this.end();
+    this.fw.host.counters.upstreamBusy(reason);
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return;
+    res.setHeader('retry-after', String(Math.max(1, Math.ceil(this.fw.o.upstreamQueueTimeoutMs / 1000))));
+    sendProblem(res, 503, 'ERR_REALIP_UPSTREAM_BUSY', `the app is busy (${reason})`);
+  }
+
+  private dispatch(): void {
+    const opts: Dispatcher.DispatchOptions = {
+      path: this.shape.path,
+      method: this.req.method as Dispatcher.HttpMethod,
+      headers: this.headers,
+      body: this.body,
+      reset: this.shape.reset ? true : undefined,
+    };
+    this.fw.pool.dispatch(opts, this);
   }
 
   private readonly onClientClose = (): void => {
     if (this.res.writableFinished) return;
     this.gone = true;
-    this.controller?.abort(new Error('the client closed the connection'));
+    this.cancelWait?.();
+    this.clearResponseTimer();
+    if (this.controller !== undefined)
+      this.controller.abort(new ClientGone('the client closed the connection'));
+    else if (!this.admittedFlag) this.end();
   };
+
+  /** The last byte of the request went to the app: the response timeout starts. */
+  private bodySent(): void {
+    if (this.started || this.gone || this.responseTimer !== undefined) return;
+    this.responseTimer = setTimeout(() => {
+      this.responseTimer = undefined;
+      this.controller?.abort(codeError(RESPONSE_TIMEOUT, 'the app did not answer in time'));
+    }, this.fw.o.responseTimeoutMs);
+  }
+
+  private clearResponseTimer(): void {
+    if (this.responseTimer !== undefined) clearTimeout(this.responseTimer);
+    this.responseTimer = undefined;
+  }
+
+  /** Gives back the connection and the buffer reservation, once. */
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clearResponseTimer();
+    this.cancelWait?.();
+    if (this.reserved > 0) this.fw.buffered -= this.reserved;
+    this.reserved = 0;
+    if (this.admittedFlag) this.fw.gate.release();
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.gone) controller.abort(new Error('the client closed the connection'));
+    if (this.gone) {
+      controller.abort(new ClientGone('the client closed the connection'));
+      return;
+    }
+    if (!(this.body instanceof Readable)) this.bodySent();
   }
 
   onResponseStart(
@@ -184,9 +310,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   ): void {
     if (statusCode < 200) return; // 103 Early Hints and other interim answers stay between us and the app
     this.started = true;
+    this.clearResponseTimer();
     const res = this.res;
     if (res.destroyed || res.headersSent) {
-      controller.abort(new Error('the client is gone'));
+      controller.abort(new ClientGone('the client is gone'));
       return;
     }
     // An answer before the whole body arrived (413, 401 from an app that does not read it): the
@@ -206,39 +333,32 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.end();
     this.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    if (this.gone) return;
+    this.clearResponseTimer();
     const code = (err as NodeJS.ErrnoException).code;
     if (
-      this.retryable &&
+      !this.gone &&
+      !this.retried &&
       !this.started &&
+      !this.shape.hasBody &&
+      IDEMPOTENT.has(this.req.method!) &&
       !this.res.headersSent &&
       (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')
     ) {
       // The app closed a kept-alive connection as it was reused: one retry on a fresh
-      // connection is safe for an idempotent request without a body.
+      // connection is safe for an idempotent request without a body. The slot is kept.
       this.fw.host.counters.upstreamRetries++;
-      this.res.removeListener('close', this.onClientClose);
-      new Exchange(this.fw, this.req, this.res, this.opts, false).start();
+      this.retried = true;
+      this.controller = undefined;
+      this.dispatch();
       return;
     }
-    this.fw.fail(this.req, this.res, err);
-  }
-}
-
-/**
- * A chunked upload, counted: past `max` bytes it throws, which aborts the upstream request (the
- * app sees a truncated chunked body, never a complete one) and answers 413.
- */
-async function* countedBody(req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
-  let received = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received > max) throw new BodyTooLarge(`the request body exceeds ${max} bytes`);
-    yield chunk;
+    this.end();
+    if (!this.gone) this.fw.fail(this.req, this.res, err);
   }
 }
 
@@ -246,7 +366,13 @@ async function* countedBody(req: IncomingMessage, max: number): AsyncGenerator<B
  * `OPTIONS *` (asterisk-form), which undici's request API cannot express: sent with node:http on a
  * connection of its own, without a body (framing.ts refuses one), and closed afterwards.
  */
-function forwardAsterisk(fw: Forwarder, req: IncomingMessage, res: ServerResponse, headers: string[]): void {
+function forwardAsterisk(
+  fw: Forwarder,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: string[],
+  done: () => void,
+): void {
   const o = fw.o;
   const up = http.request({
     host: o.upstreamHost,
@@ -258,8 +384,11 @@ function forwardAsterisk(fw: Forwarder, req: IncomingMessage, res: ServerRespons
     setHost: false,
     timeout: o.connectTimeoutMs,
   });
-  const timer = setTimeout(() => up.destroy(codeError('UND_ERR_HEADERS_TIMEOUT')), o.responseTimeoutMs);
-  up.once('timeout', () => up.destroy(codeError('UND_ERR_CONNECT_TIMEOUT')));
+  const timer = setTimeout(
+    () => up.destroy(codeError(RESPONSE_TIMEOUT, 'the app did not answer in time')),
+    o.responseTimeoutMs,
+  );
+  up.once('timeout', () => up.destroy(codeError('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')));
   up.once('socket', (s) => s.once('connect', () => up.setTimeout(0)));
   up.once('response', (upRes) => {
     clearTimeout(timer);
@@ -275,10 +404,7 @@ function forwardAsterisk(fw: Forwarder, req: IncomingMessage, res: ServerRespons
     clearTimeout(timer);
     fw.fail(req, res, err);
   });
+  up.once('close', done);
   res.once('close', () => up.destroy());
   up.end();
-}
-
-function codeError(code: string): Error {
-  return Object.assign(new Error(code), { code });
 }

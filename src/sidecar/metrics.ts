@@ -19,6 +19,25 @@ export class SidecarCounters {
   upstreamRetries = 0;
   /** Requests refused before the app (framing.ts), by reason. */
   readonly refusedRequests = new Map<string, number>();
+  /** Requests answered 503 because no app connection was free in time, by reason. */
+  readonly upstreamBusyByReason = new Map<string, number>();
+  /** Clients gone before the whole response was sent, by phase (`before-head`, `during-body`). */
+  readonly clientAborts = new Map<string, number>();
+  clientBodyTimeouts = 0;
+  /** Read at render time: connections held to the app, requests waiting for one, buffered bytes. */
+  upstreamState: () => { active: number; waiting: number; buffered: number } = () => ({
+    active: 0,
+    waiting: 0,
+    buffered: 0,
+  });
+
+  upstreamBusy(reason: string): void {
+    this.upstreamBusyByReason.set(reason, (this.upstreamBusyByReason.get(reason) ?? 0) + 1);
+  }
+
+  clientAborted(phase: 'before-head' | 'during-body'): void {
+    this.clientAborts.set(phase, (this.clientAborts.get(phase) ?? 0) + 1);
+  }
 
   refused(reason: string): void {
     this.refusedRequests.set(reason, (this.refusedRequests.get(reason) ?? 0) + 1);
@@ -64,6 +83,43 @@ export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): str
     'Idempotent requests retried after a stale keep-alive connection.',
   );
   out.push(`realip_sidecar_upstream_retries_total ${c.upstreamRetries}`);
+  family(
+    out,
+    'realip_sidecar_upstream_busy_total',
+    'counter',
+    'Requests answered 503 because no connection to the app was free within the queue bounds, by reason.',
+  );
+  for (const [reason, n] of [...c.upstreamBusyByReason].sort()) {
+    out.push(`realip_sidecar_upstream_busy_total{reason="${label(reason)}"} ${n}`);
+  }
+  const up = c.upstreamState();
+  family(out, 'realip_sidecar_upstream_connections', 'gauge', 'Requests holding a connection to the app.');
+  out.push(`realip_sidecar_upstream_connections ${up.active}`);
+  family(out, 'realip_sidecar_upstream_queue', 'gauge', 'Requests waiting for a connection to the app.');
+  out.push(`realip_sidecar_upstream_queue ${up.waiting}`);
+  family(
+    out,
+    'realip_sidecar_request_buffer_bytes',
+    'gauge',
+    'Memory reserved by request bodies being buffered before they go to the app.',
+  );
+  out.push(`realip_sidecar_request_buffer_bytes ${up.buffered}`);
+  family(
+    out,
+    'realip_sidecar_client_aborts_total',
+    'counter',
+    'Clients gone before the response was complete: before its head (counted as 499) or during its body.',
+  );
+  for (const [phase, n] of [...c.clientAborts].sort()) {
+    out.push(`realip_sidecar_client_aborts_total{phase="${label(phase)}"} ${n}`);
+  }
+  family(
+    out,
+    'realip_sidecar_client_body_timeouts_total',
+    'counter',
+    'Requests answered 408: the client paused longer than the client body timeout.',
+  );
+  out.push(`realip_sidecar_client_body_timeouts_total ${c.clientBodyTimeouts}`);
   family(out, 'realip_sidecar_body_too_large_total', 'counter', 'Requests refused with 413.');
   out.push(`realip_sidecar_body_too_large_total ${c.bodyTooLarge}`);
   family(

@@ -2,6 +2,7 @@
  * Validation and defaults for `createSidecar()`: every problem is reported at once.
  */
 import { ConfigError, IssueCollector } from '../errors.js';
+import { writeEventLine } from '../core/events.js';
 import { validateProxyProtocolOptions } from './proxy-listener.js';
 import type {
   ListenAddress,
@@ -16,8 +17,14 @@ export const SIDECAR_DEFAULTS = Object.freeze({
   listen: Object.freeze({ host: '::', port: 8080 }),
   adminListen: Object.freeze({ host: '::', port: 9901 }),
   maxBodyBytes: 10 * 1024 * 1024,
+  requestBufferBytes: 64 * 1024,
+  requestBufferMemoryBytes: 32 * 1024 * 1024,
+  clientBodyTimeoutMs: 60_000,
   connectTimeoutMs: 5_000,
   responseTimeoutMs: 60_000,
+  upstreamConnections: 128,
+  upstreamQueue: 1024,
+  upstreamQueueTimeoutMs: 5_000,
   idleTimeoutMs: 300_000,
   shutdownDelayMs: 10_000,
   drainTimeoutMs: 20_000,
@@ -44,6 +51,12 @@ export interface ResolvedSidecarOptions {
   readonly adminListen: ListenAddress | false;
   readonly proxyProtocol: ProxyProtocolOptions | undefined;
   readonly maxBodyBytes: number;
+  readonly requestBufferBytes: number;
+  readonly requestBufferMemoryBytes: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly upstreamConnections: number;
+  readonly upstreamQueue: number;
+  readonly upstreamQueueTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -52,10 +65,6 @@ export interface ResolvedSidecarOptions {
   readonly geoHeaders: boolean;
   readonly stripHeaders: readonly string[];
   readonly onEvent: (event: SidecarEvent) => void;
-}
-
-function defaultOnEvent(event: SidecarEvent): void {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
 }
 
 function checkDuration(
@@ -76,6 +85,22 @@ function checkDuration(
       path,
       `must be a number of milliseconds, ${allowZero ? '0' : '1'}-86400000 (got ${JSON.stringify(value)})`,
     );
+    return fallback;
+  }
+  return value;
+}
+
+function checkCount(
+  issues: IssueCollector,
+  path: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  unit: string,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    issues.add(path, `must be a whole number of ${unit} >= ${min} (got ${JSON.stringify(value)})`);
     return fallback;
   }
   return value;
@@ -149,15 +174,53 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
     validateProxyProtocolOptions(options.proxyProtocol, 'proxyProtocol', issues);
   }
   const d = SIDECAR_DEFAULTS;
-  let maxBodyBytes: number = d.maxBodyBytes;
-  if (options.maxBodyBytes !== undefined) {
-    const v = options.maxBodyBytes;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-      issues.add('maxBodyBytes', `must be a whole number of bytes >= 0 (got ${JSON.stringify(v)})`);
-    } else {
-      maxBodyBytes = v;
-    }
-  }
+  const maxBodyBytes = checkCount(issues, 'maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, 0, 'bytes');
+  const requestBufferBytes = checkCount(
+    issues,
+    'requestBufferBytes',
+    options.requestBufferBytes,
+    d.requestBufferBytes,
+    0,
+    'bytes',
+  );
+  const requestBufferMemoryBytes = checkCount(
+    issues,
+    'requestBufferMemoryBytes',
+    options.requestBufferMemoryBytes,
+    d.requestBufferMemoryBytes,
+    0,
+    'bytes',
+  );
+  const clientBodyTimeoutMs = checkDuration(
+    issues,
+    'clientBodyTimeoutMs',
+    options.clientBodyTimeoutMs,
+    d.clientBodyTimeoutMs,
+    true,
+  );
+  const upstreamConnections = checkCount(
+    issues,
+    'upstreamConnections',
+    options.upstreamConnections,
+    d.upstreamConnections,
+    1,
+    'connections',
+  );
+  const upstreamQueue = checkCount(
+    issues,
+    'upstreamQueue',
+    options.upstreamQueue,
+    d.upstreamQueue,
+    0,
+    'requests',
+  );
+  const upstreamQueueTimeoutMs = checkDuration(
+    issues,
+    'upstreamQueueTimeoutMs',
+    options.upstreamQueueTimeoutMs,
+    d.upstreamQueueTimeoutMs,
+    false,
+  );
   const connectTimeoutMs = checkDuration(
     issues,
     'connectTimeoutMs',
@@ -212,6 +275,12 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
     adminListen,
     proxyProtocol: options.proxyProtocol,
     maxBodyBytes,
+    requestBufferBytes,
+    requestBufferMemoryBytes,
+    clientBodyTimeoutMs,
+    upstreamConnections,
+    upstreamQueue,
+    upstreamQueueTimeoutMs,
     connectTimeoutMs,
     responseTimeoutMs,
     idleTimeoutMs,
@@ -219,6 +288,6 @@ export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarO
     drainTimeoutMs,
     geoHeaders: options.geoHeaders ?? true,
     stripHeaders: stripHeaders.map((h) => h.toLowerCase()),
-    onEvent: options.onEvent ?? defaultOnEvent,
+    onEvent: options.onEvent ?? writeEventLine,
   });
 }

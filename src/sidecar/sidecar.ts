@@ -16,6 +16,7 @@ import { resolveSidecarOptions, ADMIN_PATHS, type ResolvedSidecarOptions } from 
 import { renderSidecarMetrics, SidecarCounters } from './metrics.js';
 import { sendProblem } from './problem.js';
 import { Forwarder, type ForwardHost } from './forward.js';
+import { ClientBodyError } from './body.js';
 import { isRefusal, isWebSocketHandshake, REFUSALS, shapeRequest, type Refusal } from './framing.js';
 import { replayHead, tunnelWebSocket, type TunnelHost } from './tunnel.js';
 import type { SidecarConnection, SidecarOptions, SidecarRequest } from './types.js';
@@ -68,6 +69,12 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
     this.proxyStats = this.counters.proxyProtocol;
     this.rules = new HeaderRules(o.stripHeaders);
     this.forwarder = new Forwarder(o, this);
+    const { gate } = this.forwarder;
+    this.counters.upstreamState = () => ({
+      active: gate.active,
+      waiting: gate.waiting,
+      buffered: this.forwarder.buffered,
+    });
     this.http = this.publicServer();
     this.plain = this.publicServer();
     if (o.proxyProtocol !== undefined) {
@@ -173,7 +180,15 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
     (req.socket as Socket & { [LAST_RESPONSE]?: ServerResponse })[LAST_RESPONSE] = res;
     res.once('close', () => {
       c.inflight--;
-      c.countStatus(res.statusCode);
+      if (res.writableFinished) c.countStatus(res.statusCode);
+      else if (!res.headersSent) {
+        // The client left before the response head (nginx's 499); the stack's log says the same.
+        c.clientAborted('before-head');
+        c.countStatus(499);
+      } else {
+        c.clientAborted('during-body');
+        c.countStatus(res.statusCode);
+      }
       if (this.closing) {
         this.http.closeIdleConnections();
         this.plain.closeIdleConnections();
@@ -264,16 +279,24 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
 
   /** Answers 413 and closes the client connection once sent: the rest of the body is not read. */
   bodyTooLarge(req: IncomingMessage, res: ServerResponse): void {
-    this.counters.bodyTooLarge++;
-    res.shouldKeepAlive = false;
-    if (!res.headersSent) {
-      sendProblem(
-        res,
+    this.refuseBody(
+      req,
+      res,
+      new ClientBodyError(
         413,
         'ERR_REALIP_BODY_TOO_LARGE',
         `the request body exceeds ${this.o.maxBodyBytes} bytes`,
-      );
-    }
+      ),
+    );
+  }
+
+  /** ForwardHost: answers 408 or 413 and closes the client connection once sent. */
+  refuseBody(req: IncomingMessage, res: ServerResponse, error: ClientBodyError): void {
+    if (error.status === 413) this.counters.bodyTooLarge++;
+    else this.counters.clientBodyTimeouts++;
+    res.shouldKeepAlive = false;
+    if (!res.headersSent && !res.destroyed) sendProblem(res, error.status, error.code, error.message);
+    else res.destroy();
     const socket = req.socket as Socket | null;
     if (socket === null) return;
     if (res.writableFinished) socket.destroySoon();
@@ -360,6 +383,11 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   /** TunnelHost: the handshake failed on the upstream side. */
   upstreamError(kind: string): void {
     this.counters.upstreamError(kind);
+  }
+
+  /** TunnelHost: no app connection for a handshake within the queue bounds. */
+  upstreamBusy(reason: string): void {
+    this.counters.upstreamBusy(reason);
   }
 
   // ---------------------------------------------------------------------------------------------

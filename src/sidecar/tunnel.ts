@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { filterResponseHeaders } from './headers.js';
 import type { Forwarder } from './forward.js';
+import type { GateWaiter } from './gate.js';
 import { upstreamFailure } from './forward.js';
 import { sendProblem } from './problem.js';
 
@@ -42,6 +43,8 @@ export interface TunnelHost {
   /** Counts a response sent on the raw socket. */
   answered(status: number): void;
   upstreamError(kind: string): void;
+  /** A handshake found no free app connection within the queue bounds (503). */
+  upstreamBusy(reason: string): void;
 }
 
 /**
@@ -57,28 +60,66 @@ export function tunnelWebSocket(
   path: string,
   headers: string[],
 ): void {
-  const handler = new Handshake(host, req, socket, head);
+  const handler = new Handshake(fw, host, req, socket, head, path, headers);
   socket.once('close', handler.onClientClose);
-  fw.pool.dispatch({ path, method: 'GET', headers, upgrade: 'websocket' }, handler);
+  handler.cancelWait = fw.gate.acquire(handler);
 }
 
-class Handshake implements Dispatcher.DispatchHandler {
+/**
+ * One handshake with the app. It holds a connection of the gate while it is made (queued like
+ * any request); an open tunnel does not: undici hands its socket over and the pool opens another.
+ */
+class Handshake implements Dispatcher.DispatchHandler, GateWaiter {
   private controller: Dispatcher.DispatchController | undefined;
   private gone = false;
+  private admittedFlag = false;
+  private released = false;
+  cancelWait: (() => void) | undefined;
   /** The app declined: its answer, relayed on the raw socket. */
   private reply: http.ServerResponse | undefined;
 
   constructor(
+    private readonly fw: Forwarder,
     private readonly host: TunnelHost,
     private readonly req: IncomingMessage,
     private readonly socket: Duplex,
     private readonly head: Buffer,
+    private readonly path: string,
+    private readonly headers: string[],
   ) {}
 
   readonly onClientClose = (): void => {
     this.gone = true;
-    this.controller?.abort(new Error('the client closed the connection'));
+    this.cancelWait?.();
+    if (this.controller !== undefined) this.controller.abort(new Error('the client closed the connection'));
+    else this.release();
   };
+
+  admitted(): void {
+    this.admittedFlag = true;
+    this.cancelWait = undefined;
+    if (this.gone) return this.release();
+    this.fw.pool.dispatch(
+      { path: this.path, method: 'GET', headers: this.headers, upgrade: 'websocket' },
+      this,
+    );
+  }
+
+  busy(reason: 'queue-full' | 'queue-timeout'): void {
+    this.cancelWait = undefined;
+    this.host.upstreamBusy(reason);
+    if (this.gone || this.socket.destroyed) return;
+    const res = this.rawResponse();
+    res.setHeader('retry-after', String(Math.max(1, Math.ceil(this.fw.o.upstreamQueueTimeoutMs / 1000))));
+    sendProblem(res, 503, 'ERR_REALIP_UPSTREAM_BUSY', `the app is busy (${reason})`);
+  }
+
+  /** Gives the gate's connection back, once. */
+  private release(): void {
+    if (this.released || !this.admittedFlag) return;
+    this.released = true;
+    this.fw.gate.release();
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -93,6 +134,7 @@ class Handshake implements Dispatcher.DispatchHandler {
   ): void {
     const socket = this.socket;
     socket.removeListener('close', this.onClientClose);
+    this.release();
     if (socket.destroyed) {
       upSocket.destroy();
       return;
@@ -111,6 +153,11 @@ class Handshake implements Dispatcher.DispatchHandler {
     socket.on('close', () => upSocket.destroy());
     upSocket.pipe(socket);
     socket.pipe(upSocket);
+    // Silence in both directions for the idle timeout closes the tunnel (the client socket sees
+    // every byte either way).
+    const idle = this.fw.o.idleTimeoutMs;
+    (socket as Socket).setTimeout(idle);
+    if (idle > 0) socket.once('timeout', () => socket.destroy());
     this.host.opened(socket);
   }
 
@@ -142,10 +189,12 @@ class Handshake implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.release();
     this.reply?.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.release();
     const socket = this.socket;
     socket.removeListener('close', this.onClientClose);
     if (this.gone || socket.destroyed) return;

@@ -90,16 +90,49 @@ export interface SidecarOptions {
    * @default 10485760 (10 MiB)
    */
   maxBodyBytes?: number;
+  /**
+   * Request bodies up to this size are read whole before they take a connection to the app
+   * (request buffering, as nginx's `proxy_request_buffering`), so a slow uploader holds sidecar
+   * memory instead of an app connection; larger bodies stream. 0 streams every body.
+   * @default 65536 (64 KiB)
+   */
+  requestBufferBytes?: number;
+  /**
+   * Most memory all buffered bodies may reserve at once (by declared length, or
+   * `requestBufferBytes` for a chunked body); past it, bodies stream.
+   * @default 33554432 (32 MiB)
+   */
+  requestBufferMemoryBytes?: number;
+  /**
+   * Longest gap between two reads of the request body (nginx's `client_body_timeout`); then 408,
+   * and the request to the app, if it started, is aborted. 0 disables it.
+   * @default 60000
+   */
+  clientBodyTimeoutMs?: number;
   /** Time to open a connection to the upstream before answering 504. @default 5000 */
   connectTimeoutMs?: number;
-  /** Time from sending the request to the upstream's response headers before 504. @default 60000 */
+  /**
+   * Time from the last request byte handed to the app (the head, without a body) to its response
+   * headers, before 504. A slow upload does not count against it.
+   * @default 60000
+   */
   responseTimeoutMs?: number;
   /**
-   * Longest silence while streaming a body in either direction; 0 disables it. Long-lived
-   * streams (SSE) should send keep-alive comments more often than this.
+   * Longest silence inside a response body from the app, in a WebSocket tunnel, and on a client
+   * connection; 0 disables it. Long-lived streams (SSE) should send keep-alive comments more often.
    * @default 300000
    */
   idleTimeoutMs?: number;
+  /**
+   * Most connections to the app at once (requests in flight to it). WebSocket handshakes count
+   * while they are made; open tunnels do not (each has a connection of its own).
+   * @default 128
+   */
+  upstreamConnections?: number;
+  /** Most requests waiting for a connection to the app; beyond, 503 with Retry-After. @default 1024 */
+  upstreamQueue?: number;
+  /** Longest wait for a connection to the app; then 503 with Retry-After. @default 5000 */
+  upstreamQueueTimeoutMs?: number;
   /** On `shutdown()`: time `/readyz` fails while the public listener keeps serving. @default 10000 */
   shutdownDelayMs?: number;
   /** After the delay: time in-flight requests get to finish before connections are closed. @default 20000 */

@@ -245,23 +245,31 @@ describe('the stack decides', () => {
 });
 
 describe('bodies and streaming', () => {
-  it('forwards fixed-length and chunked bodies', async () => {
+  it('forwards fixed-length and chunked bodies: buffered ones with Content-Length, streamed ones chunked', async () => {
+    const chunkedPost = (url: string): Promise<Seen> =>
+      new Promise<Seen>((resolve, reject) => {
+        const req = http.request(`${url}/chunked`, { method: 'POST', agent: false });
+        req.on('response', (res) => {
+          let d = '';
+          res.on('data', (c) => (d += c));
+          res.on('end', () => resolve(JSON.parse(d) as Seen));
+        });
+        req.on('error', reject);
+        req.write('a'.repeat(1000));
+        setTimeout(() => req.end('b'.repeat(1000)), 20);
+      });
     const s = await sidecar();
     const r1 = await request(`${s.url}/post`, { method: 'POST', body: 'x'.repeat(100_000) });
     expect(JSON.parse(r1.body).bodyLength).toBe(100_000);
-    const r2 = await new Promise<string>((resolve, reject) => {
-      const req = http.request(`${s.url}/chunked`, { method: 'POST', agent: false });
-      req.on('response', (res) => {
-        let d = '';
-        res.on('data', (c) => (d += c));
-        res.on('end', () => resolve(d));
-      });
-      req.on('error', reject);
-      req.write('a'.repeat(1000));
-      setTimeout(() => req.end('b'.repeat(1000)), 20);
-    });
-    expect(JSON.parse(r2).bodyLength).toBe(2000);
-    expect(JSON.parse(r2).headers['transfer-encoding']).toBe('chunked');
+    // 2,000 bytes fit the 64 KiB request buffer: read whole, sent with their length
+    const buffered = await chunkedPost(s.url);
+    expect(buffered.bodyLength).toBe(2000);
+    expect(buffered.headers['content-length']).toBe('2000');
+    expect(buffered.headers['transfer-encoding']).toBeUndefined();
+    const streaming = await sidecar({ requestBufferBytes: 0 });
+    const streamed = await chunkedPost(streaming.url);
+    expect(streamed.bodyLength).toBe(2000);
+    expect(streamed.headers['transfer-encoding']).toBe('chunked');
   });
 
   it('413 for a declared length over the limit and for a chunked body that grows past it', async () => {
