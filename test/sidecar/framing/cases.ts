@@ -632,6 +632,17 @@ function upgradeCases(): Case[] {
       response: { closes: true },
     },
     {
+      // A declined handshake ends the connection: what the client sent after it (here a request
+      // the app would otherwise read on the tunnel) never reaches the app.
+      name: 'Upgrade: websocket declined, later bytes',
+      group: 'upgrade',
+      bytes: build('GET', '/ws', { headers: ws }) + SMUGGLE,
+      methods: ['GET'],
+      expect: 'forward',
+      upstream: [{ method: 'GET', target: '/ws', body: '', present: [['upgrade', 'websocket']] }],
+      response: { closes: true },
+    },
+    {
       name: 'Upgrade: websocket on POST with a body',
       group: 'upgrade',
       bytes: build('POST', '/ws-post', { headers: ws, body: SMUGGLE }) + build('GET', '/after'),

@@ -33,6 +33,11 @@ const ALLOWED: Record<string, { sidecar: 'forward' | 'refuse'; reason: string }>
     sidecar: 'forward',
     reason: 'nginx ignores Connection-listed names; RFC 9110 §7.6.1 says remove them (realip does)',
   },
+  'Upgrade: websocket declined, later bytes': {
+    sidecar: 'forward',
+    reason:
+      'nginx (no WebSocket config) serves the handshake as a plain request and then the next one; realip closes a declined handshake',
+  },
   'response GET /r/103': {
     sidecar: 'forward',
     reason: 'nginx 1.22 takes 103 as the final response and never forwards the pipelined next request',
