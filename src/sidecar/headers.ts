@@ -175,7 +175,11 @@ export function filterResponseHeaders(rawHeaders: ReadonlyArray<string | Buffer>
   let listed: string[] | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.length === 10 && text(rawHeaders[i]!).toLowerCase() === 'connection') {
-      const tokens = connectionTokens(text(rawHeaders[i + 1]!));
+      const value = text(rawHeaders[i + 1]!);
+      // The usual values name no header: skip the split (most responses carry one of them).
+      if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close')
+        continue;
+      const tokens = connectionTokens(value);
       if (tokens !== undefined) (listed ??= []).push(...tokens);
     }
   }
