@@ -9,17 +9,18 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket, AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { problemBody, PROBLEM_CONTENT_TYPE } from '../core/problem.js';
 import { HeaderRules, buildUpstreamHeaders } from './headers.js';
 import { createProxyProtocolServer, getProxySource, type ProxyProtocolStats } from './proxy-listener.js';
-import { resolveSidecarOptions, ADMIN_PATHS, type ResolvedSidecarOptions } from './options.js';
+import { resolveSidecarOptions, type ResolvedSidecarOptions } from './options.js';
 import { renderSidecarMetrics, SidecarCounters } from './metrics.js';
 import { sendProblem } from './problem.js';
+import { serveAdmin, type AdminHost } from './admin.js';
+import { noteResponse, onClientError } from './client-error.js';
 import { Forwarder, type ForwardHost } from './forward.js';
 import { ClientBodyError } from './body.js';
 import { isRefusal, isWebSocketHandshake, REFUSALS, shapeRequest, type Refusal } from './framing.js';
 import { replayHead, tunnelWebSocket, type TunnelHost } from './tunnel.js';
-import type { SidecarConnection, SidecarOptions, SidecarRequest } from './types.js';
+import type { SidecarConnection, SidecarEvent, SidecarOptions, SidecarRequest } from './types.js';
 
 /** A running (or ready to run) sidecar. */
 export interface Sidecar {
@@ -49,7 +50,7 @@ export function createSidecar(options: SidecarOptions): Sidecar {
   return new SidecarImpl(o);
 }
 
-class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
+class SidecarImpl implements Sidecar, ForwardHost, TunnelHost, AdminHost {
   readonly counters = new SidecarCounters();
   private readonly proxyStats: ProxyProtocolStats;
   private readonly rules: HeaderRules;
@@ -81,7 +82,7 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
       this.front = createProxyProtocolServer(this.http, o.proxyProtocol, this.proxyStats);
     }
     if (o.adminListen !== false) {
-      this.admin = http.createServer((req, res) => void this.onAdmin(req, res));
+      this.admin = http.createServer((req, res) => void serveAdmin(req, res, this));
     }
   }
 
@@ -109,28 +110,22 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
     );
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       this.counters.clientErrors++;
-      if (!socket.writable || (err.code === 'ECONNRESET' && socket.destroyed)) {
-        socket.destroy();
-        return;
-      }
-      // Bytes after a request on this connection did not parse (a pipelined request, or the body
-      // of a refused one). A response still due on it goes first: the 400 follows the last one, as
-      // nginx answers, unless that one closes the connection anyway.
-      const last = (socket as Duplex & { [LAST_RESPONSE]?: ServerResponse })[LAST_RESPONSE];
-      if (last !== undefined) {
-        if (!last.shouldKeepAlive) return;
-        if (!last.writableEnded) {
-          last.once('finish', () => answerClientError(err, socket));
-          return;
-        }
-      }
-      answerClientError(err, socket);
+      onClientError(err, socket);
     });
     return server;
   }
 
   get draining(): boolean {
     return this.drainingFlag;
+  }
+
+  /** AdminHost: the stack (readiness, metrics, top clients) and the event sink. */
+  get stack(): ResolvedSidecarOptions['stack'] {
+    return this.o.stack;
+  }
+
+  onEvent(event: SidecarEvent): void {
+    this.o.onEvent(event);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -177,7 +172,7 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   private onRequest(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     const c = this.counters;
     c.inflight++;
-    (req.socket as Socket & { [LAST_RESPONSE]?: ServerResponse })[LAST_RESPONSE] = res;
+    noteResponse(req.socket, res);
     res.once('close', () => {
       c.inflight--;
       if (res.writableFinished) c.countStatus(res.statusCode);
@@ -394,58 +389,6 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   // Admin listener
   // ---------------------------------------------------------------------------------------------
 
-  private async onAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      sendProblem(res, 405, 'ERR_REALIP_ADMIN_METHOD', 'the admin listener answers GET and HEAD only');
-      return;
-    }
-    try {
-      switch (path) {
-        case ADMIN_PATHS.healthz:
-          sendText(res, 200, 'ok\n');
-          return;
-        case ADMIN_PATHS.readyz: {
-          if (this.drainingFlag) {
-            sendText(res, 503, 'shutting down\n');
-            return;
-          }
-          const ready = this.o.stack.ready === undefined ? true : await this.o.stack.ready();
-          sendText(res, ready ? 200 : 503, ready ? 'ready\n' : 'not ready\n');
-          return;
-        }
-        case ADMIN_PATHS.metrics: {
-          const stackText = this.o.stack.metrics === undefined ? '' : await this.o.stack.metrics();
-          const body =
-            (stackText === '' || stackText.endsWith('\n') ? stackText : stackText + '\n') +
-            this.metricsText();
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-          res.end(body);
-          return;
-        }
-        case ADMIN_PATHS.topClients: {
-          const top = this.o.stack.topClients === undefined ? [] : this.o.stack.topClients();
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(top ?? []) + '\n');
-          return;
-        }
-        default:
-          sendProblem(res, 404, 'ERR_REALIP_ADMIN_NOT_FOUND', `no admin endpoint at ${path}`);
-      }
-    } catch (error) {
-      this.o.onEvent({
-        event: 'admin-error',
-        path,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      if (!res.headersSent) sendProblem(res, 500, 'ERR_REALIP_STACK_FAILED', 'the admin endpoint failed');
-      else res.destroy();
-    }
-  }
-
   metricsText(): string {
     return renderSidecarMetrics(this.counters, this.drainingFlag);
   }
@@ -532,24 +475,6 @@ class SidecarImpl implements Sidecar, ForwardHost, TunnelHost {
   }
 }
 
-/** The last response started on a client connection (see the 'clientError' handler). */
-const LAST_RESPONSE = Symbol('realip.lastResponse');
-
-/** Answers a request Node's parser refused (400, 431, 408) and closes the connection. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status =
-    err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = problemBody({ title: http.STATUS_CODES[status]!, status, detail: 'malformed HTTP request' });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
 function listenOn(server: NetServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -563,9 +488,4 @@ function listenOn(server: NetServer, host: string, port: number): Promise<void> 
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(text);
 }
