@@ -243,6 +243,8 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
     this.fw.host.counters.upstreamBusy(reason);
     const res = this.res;
     if (res.headersSent || res.destroyed) return;
+    // A body still streaming in is not read: the connection closes after the answer.
+    if (!this.req.complete) res.shouldKeepAlive = false;
     res.setHeader('retry-after', String(Math.max(1, Math.ceil(this.fw.o.upstreamQueueTimeoutMs / 1000))));
     sendProblem(res, 503, 'ERR_REALIP_UPSTREAM_BUSY', `the app is busy (${reason})`);
   }
