@@ -133,6 +133,10 @@ export function waitReady(c: RedisClientLike, ms: number): Promise<void> {
  * answer within `ms` (a hung or partitioned server must not hold up shutdown or a policy reload).
  */
 export async function closeRedis(c: RedisClientLike, ms = 1000): Promise<void> {
+  // ioredis listens for one 'error' per socket; a TLS socket torn down mid-handshake can emit a
+  // second (the server's alert after ours), which would be an uncaught exception. An error on a
+  // socket being closed tells nothing: swallow it.
+  (c as { stream?: { on?(event: 'error', listener: () => void): unknown } }).stream?.on?.('error', () => {});
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => {
     timer = setTimeout(() => resolve('late'), ms);
