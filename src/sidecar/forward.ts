@@ -58,6 +58,11 @@ export function upstreamFailure(err: Error): UpstreamFailure {
 
 const RESPONSE_TIMEOUT = 'ERR_REALIP_RESPONSE_TIMEOUT';
 
+/** The error a response timeout aborts the upstream request with (mapped to 504). */
+export function responseTimeoutError(): Error {
+  return codeError(RESPONSE_TIMEOUT, 'the app did not answer in time');
+}
+
 function timeout(kind: string, detail: string): UpstreamFailure {
   return { status: 504, code: 'ERR_REALIP_UPSTREAM_TIMEOUT', kind, detail };
 }
@@ -275,7 +280,7 @@ class Exchange implements Dispatcher.DispatchHandler, GateWaiter {
     if (this.started || this.gone || this.responseTimer !== undefined) return;
     this.responseTimer = setTimeout(() => {
       this.responseTimer = undefined;
-      this.controller?.abort(codeError(RESPONSE_TIMEOUT, 'the app did not answer in time'));
+      this.controller?.abort(responseTimeoutError());
     }, this.fw.o.responseTimeoutMs);
   }
 
@@ -386,10 +391,7 @@ function forwardAsterisk(
     setHost: false,
     timeout: o.connectTimeoutMs,
   });
-  const timer = setTimeout(
-    () => up.destroy(codeError(RESPONSE_TIMEOUT, 'the app did not answer in time')),
-    o.responseTimeoutMs,
-  );
+  const timer = setTimeout(() => up.destroy(responseTimeoutError()), o.responseTimeoutMs);
   up.once('timeout', () => up.destroy(codeError('UND_ERR_CONNECT_TIMEOUT', 'connect timeout')));
   up.once('socket', (s) => s.once('connect', () => up.setTimeout(0)));
   up.once('response', (upRes) => {

@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import { filterResponseHeaders } from './headers.js';
 import type { Forwarder } from './forward.js';
 import type { GateWaiter } from './gate.js';
-import { upstreamFailure } from './forward.js';
+import { responseTimeoutError, upstreamFailure } from './forward.js';
 import { sendProblem } from './problem.js';
 
 /** Request headers left out when an Upgrade request is replayed as plain HTTP. */
@@ -75,6 +75,8 @@ class Handshake implements Dispatcher.DispatchHandler, GateWaiter {
   private admittedFlag = false;
   private released = false;
   cancelWait: (() => void) | undefined;
+  /** `responseTimeoutMs` for the app's answer to the handshake (504). */
+  private timer: NodeJS.Timeout | undefined;
   /** The app declined: its answer, relayed on the raw socket. */
   private reply: http.ServerResponse | undefined;
 
@@ -116,6 +118,8 @@ class Handshake implements Dispatcher.DispatchHandler, GateWaiter {
 
   /** Gives the gate's connection back, once. */
   private release(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.released || !this.admittedFlag) return;
     this.released = true;
     this.fw.gate.release();
@@ -123,7 +127,11 @@ class Handshake implements Dispatcher.DispatchHandler, GateWaiter {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.gone) controller.abort(new Error('the client closed the connection'));
+    if (this.gone) {
+      controller.abort(new Error('the client closed the connection'));
+      return;
+    }
+    this.timer = setTimeout(() => controller.abort(responseTimeoutError()), this.fw.o.responseTimeoutMs);
   }
 
   onRequestUpgrade(
@@ -168,6 +176,8 @@ class Handshake implements Dispatcher.DispatchHandler, GateWaiter {
     statusMessage?: string,
   ): void {
     if (statusCode < 200) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     const socket = this.socket;
     if (socket.destroyed) {
       controller.abort(new Error('the client is gone'));

@@ -125,6 +125,25 @@ describe('timeouts, each with one meaning', () => {
     },
   );
 
+  it('a WebSocket handshake the app never answers gets 504 after --response-timeout', async () => {
+    const silent = net.createServer((s) => s.resume()); // reads, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const s = await startSidecar(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, {
+      responseTimeoutMs: 200,
+    });
+    running.push(s);
+    const handshake =
+      'GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    const started = Date.now();
+    const { reply } = slowClient(s.port, handshake, [], 0);
+    const r = await reply;
+    expect(statusOf(r)).toBe(504);
+    expect(r).toContain('ERR_REALIP_UPSTREAM_TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    silent.close();
+  });
+
   it('the app slower than --response-timeout after the body still gets 504', async () => {
     const { s } = await setup({ responseTimeoutMs: 200 });
     const r = await request(`${s.url}/x?ms=1000`, { method: 'POST', body: 'abc' });
