@@ -177,6 +177,22 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
 /** The sidecar and the stack from dist/ when built, else from src/ through tsx. */
 const BUILT = existsSync(join(ROOT, 'dist/cli/main.js')) && existsSync(join(ROOT, 'dist/policy.js'));
 const sidecarCmd = BUILT ? ['dist/cli/main.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+
+/** The measured sidecar's argv: the default policy, trusting the load's hop (127.0.0.1). */
+function sidecarArgv(upPort: number, port: number, adminPort: number): string[] {
+  return [
+    ...sidecarCmd,
+    'sidecar',
+    '--upstream',
+    `http://127.0.0.1:${upPort}`,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--admin-listen',
+    `127.0.0.1:${adminPort}`,
+    '--trusted-proxy',
+    '127.0.0.1',
+  ];
+}
 const stackCmd = BUILT
   ? ['bench/sidecar-targets.mjs', 'stack']
   : ['--import', 'tsx', 'bench/sidecar-targets.mjs', 'stack'];
@@ -265,18 +281,9 @@ async function startTargets(upPort: number): Promise<Target[]> {
     const child = start(PROXY_CPU, cmd, args(port));
     targets.push({ key, name, port, child, pid: child.pid! }); // taskset execs: the pid is the program's
   };
-  await add('sidecar', 'realip sidecar (default policy)', process.execPath, (port) => [
-    ...sidecarCmd,
-    'sidecar',
-    '--upstream',
-    `http://127.0.0.1:${upPort}`,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--admin-listen',
-    `127.0.0.1:${adminPort}`,
-    '--trusted-proxy',
-    '127.0.0.1',
-  ]);
+  await add('sidecar', 'realip sidecar (default policy)', process.execPath, (port) =>
+    sidecarArgv(upPort, port, adminPort),
+  );
   await add('undici', 'bare undici proxy', process.execPath, (port) => [
     'bench/sidecar-targets.mjs',
     'undici',
@@ -435,16 +442,7 @@ async function memory(upPort: number): Promise<void> {
     '--expose-gc',
     '--import',
     preload,
-    ...sidecarCmd,
-    'sidecar',
-    '--upstream',
-    `http://127.0.0.1:${upPort}`,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--admin-listen',
-    `127.0.0.1:${admin}`,
-    '--trusted-proxy',
-    '127.0.0.1',
+    ...sidecarArgv(upPort, port, admin),
   ]);
   await waitHttp(port);
   const pid = child.pid!; // taskset execs the command, so the pid is node's
