@@ -139,6 +139,10 @@ function normalise(policy: Policy, baseDir: string): Policy {
     if (c.deny) c.deny = upper(c.deny);
   }
   for (const tier of out.rateLimit?.tiers ?? []) if (tier.countries) tier.countries = upper(tier.countries);
+  // The schema takes these in any case (as documented); the stages want one case.
+  if (Array.isArray(out.metrics?.countries)) out.metrics.countries = upper(out.metrics.countries);
+  if (out.log?.headers) out.log.headers = out.log.headers.map((h) => h.toLowerCase());
+  if (out.log?.requestIdHeader) out.log.requestIdHeader = out.log.requestIdHeader.toLowerCase();
   return deepFreeze(out);
 }
 

@@ -240,6 +240,8 @@ describe('the validated policy', () => {
         'geo: { databases: [embedded, db/country.mmdb, { path: /abs/asn.mmdb, fields: [asn, org] }] }',
         'access: { countries: { deny: [kp] } }',
         'rateLimit: { tiers: [{ name: eu, countries: [de, Fr], limits: [{ points: 1, duration: 1 }] }] }',
+        'metrics: { countries: [de, Us] }',
+        'log: { headers: [User-Agent], requestIdHeader: X-Request-Id }',
       ].join('\n'),
       { filename: '/etc/realip/policy.yaml' },
     );
@@ -253,6 +255,10 @@ describe('the validated policy', () => {
     ]);
     expect(policy.access?.countries?.deny).toEqual(['KP']);
     expect(policy.rateLimit?.tiers[0]?.countries).toEqual(['DE', 'FR']);
+    // these passed the schema in any case and then failed to build the stage
+    expect(policy.metrics?.countries).toEqual(['DE', 'US']);
+    expect(policy.log?.headers).toEqual(['user-agent']);
+    expect(policy.log?.requestIdHeader).toBe('x-request-id');
     expect(Object.isFrozen(policy)).toBe(true);
     expect(Object.isFrozen(policy.rateLimit?.tiers[0]?.limits[0])).toBe(true);
   });

@@ -99,6 +99,14 @@ describe('createStack', () => {
     const text = await a.metrics();
     expect(text).toContain('realip_resolutions_total');
   });
+
+  it('builds from lower-case metrics countries and mixed-case log header names (the schema allows any case)', async () => {
+    const s = await stack(
+      'geo: { databases: [embedded] }\nmetrics: { countries: [de, us] }\n' +
+        'log: { headers: [User-Agent], requestIdHeader: X-Request-Id }\n',
+    );
+    expect((await send(s, { peer: '198.51.100.7' })).forwarded).toBe(true);
+  });
 });
 
 describe('hot reload (stack.update)', () => {
