@@ -32,24 +32,28 @@ export class SidecarCounters {
   });
 
   upstreamBusy(reason: string): void {
-    this.upstreamBusyByReason.set(reason, (this.upstreamBusyByReason.get(reason) ?? 0) + 1);
+    bump(this.upstreamBusyByReason, reason);
   }
 
   clientAborted(phase: 'before-head' | 'during-body'): void {
-    this.clientAborts.set(phase, (this.clientAborts.get(phase) ?? 0) + 1);
+    bump(this.clientAborts, phase);
   }
 
   refused(reason: string): void {
-    this.refusedRequests.set(reason, (this.refusedRequests.get(reason) ?? 0) + 1);
+    bump(this.refusedRequests, reason);
   }
 
   countStatus(status: number): void {
-    this.responses.set(status, (this.responses.get(status) ?? 0) + 1);
+    bump(this.responses, status);
   }
 
   upstreamError(kind: string): void {
-    this.upstreamErrors.set(kind, (this.upstreamErrors.get(kind) ?? 0) + 1);
+    bump(this.upstreamErrors, kind);
   }
+}
+
+function bump<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
 }
 
 function label(value: string): string {
@@ -60,115 +64,134 @@ function family(out: string[], name: string, type: 'counter' | 'gauge', help: st
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 }
 
+/** A family with one unlabelled sample. */
+function single(out: string[], name: string, type: 'counter' | 'gauge', help: string, value: number): void {
+  family(out, name, type, help);
+  out.push(`${name} ${value}`);
+}
+
+/** A counter family with one sample per value of one label, in label order. */
+function byLabel(
+  out: string[],
+  name: string,
+  help: string,
+  labelName: string,
+  counts: Iterable<[string | number, number]>,
+): void {
+  family(out, name, 'counter', help);
+  const rows = [...counts].sort((x, y) =>
+    typeof x[0] === 'number' && typeof y[0] === 'number'
+      ? x[0] - y[0]
+      : String(x[0]) < String(y[0])
+        ? -1
+        : String(x[0]) > String(y[0])
+          ? 1
+          : 0,
+  );
+  for (const [value, n] of rows) out.push(`${name}{${labelName}="${label(String(value))}"} ${n}`);
+}
+
 /** Renders the counters in the Prometheus text format (version 0.0.4). */
 export function renderSidecarMetrics(c: SidecarCounters, draining: boolean): string {
   const out: string[] = [];
-  family(
+  const p = 'realip_sidecar_';
+  byLabel(
     out,
-    'realip_sidecar_responses_total',
-    'counter',
+    `${p}responses_total`,
     'Responses sent on the public listener, by status code.',
+    'code',
+    c.responses,
   );
-  for (const [code, n] of [...c.responses].sort((a, b) => a[0] - b[0])) {
-    out.push(`realip_sidecar_responses_total{code="${code}"} ${n}`);
-  }
-  family(out, 'realip_sidecar_upstream_errors_total', 'counter', 'Failed exchanges with the app, by kind.');
-  for (const [kind, n] of [...c.upstreamErrors].sort()) {
-    out.push(`realip_sidecar_upstream_errors_total{kind="${label(kind)}"} ${n}`);
-  }
-  family(
+  byLabel(
     out,
-    'realip_sidecar_upstream_retries_total',
+    `${p}upstream_errors_total`,
+    'Failed exchanges with the app, by kind.',
+    'kind',
+    c.upstreamErrors,
+  );
+  single(
+    out,
+    `${p}upstream_retries_total`,
     'counter',
     'Idempotent requests retried after a stale keep-alive connection.',
+    c.upstreamRetries,
   );
-  out.push(`realip_sidecar_upstream_retries_total ${c.upstreamRetries}`);
-  family(
+  byLabel(
     out,
-    'realip_sidecar_upstream_busy_total',
-    'counter',
+    `${p}upstream_busy_total`,
     'Requests answered 503 because no connection to the app was free within the queue bounds, by reason.',
+    'reason',
+    c.upstreamBusyByReason,
   );
-  for (const [reason, n] of [...c.upstreamBusyByReason].sort()) {
-    out.push(`realip_sidecar_upstream_busy_total{reason="${label(reason)}"} ${n}`);
-  }
   const up = c.upstreamState();
-  family(out, 'realip_sidecar_upstream_connections', 'gauge', 'Requests holding a connection to the app.');
-  out.push(`realip_sidecar_upstream_connections ${up.active}`);
-  family(out, 'realip_sidecar_upstream_queue', 'gauge', 'Requests waiting for a connection to the app.');
-  out.push(`realip_sidecar_upstream_queue ${up.waiting}`);
-  family(
+  single(out, `${p}upstream_connections`, 'gauge', 'Requests holding a connection to the app.', up.active);
+  single(out, `${p}upstream_queue`, 'gauge', 'Requests waiting for a connection to the app.', up.waiting);
+  single(
     out,
-    'realip_sidecar_request_buffer_bytes',
+    `${p}request_buffer_bytes`,
     'gauge',
     'Memory reserved by request bodies being buffered before they go to the app.',
+    up.buffered,
   );
-  out.push(`realip_sidecar_request_buffer_bytes ${up.buffered}`);
-  family(
+  byLabel(
     out,
-    'realip_sidecar_client_aborts_total',
-    'counter',
+    `${p}client_aborts_total`,
     'Clients gone before the response was complete: before its head (counted as 499) or during its body.',
+    'phase',
+    c.clientAborts,
   );
-  for (const [phase, n] of [...c.clientAborts].sort()) {
-    out.push(`realip_sidecar_client_aborts_total{phase="${label(phase)}"} ${n}`);
-  }
-  family(
+  single(
     out,
-    'realip_sidecar_client_body_timeouts_total',
+    `${p}client_body_timeouts_total`,
     'counter',
     'Requests answered 408: the client paused longer than the client body timeout.',
+    c.clientBodyTimeouts,
   );
-  out.push(`realip_sidecar_client_body_timeouts_total ${c.clientBodyTimeouts}`);
-  family(out, 'realip_sidecar_body_too_large_total', 'counter', 'Requests refused with 413.');
-  out.push(`realip_sidecar_body_too_large_total ${c.bodyTooLarge}`);
-  family(
+  single(out, `${p}body_too_large_total`, 'counter', 'Requests refused with 413.', c.bodyTooLarge);
+  byLabel(
     out,
-    'realip_sidecar_requests_refused_total',
-    'counter',
+    `${p}requests_refused_total`,
     'Requests refused before reaching the app (ambiguous framing, CONNECT, unsupported transfer coding), by reason.',
+    'reason',
+    c.refusedRequests,
   );
-  for (const [reason, n] of [...c.refusedRequests].sort()) {
-    out.push(`realip_sidecar_requests_refused_total{reason="${label(reason)}"} ${n}`);
-  }
-  family(out, 'realip_sidecar_stack_errors_total', 'counter', 'Requests on which the stack failed (500).');
-  out.push(`realip_sidecar_stack_errors_total ${c.stackErrors}`);
-  family(out, 'realip_sidecar_client_errors_total', 'counter', 'Malformed HTTP from clients.');
-  out.push(`realip_sidecar_client_errors_total ${c.clientErrors}`);
-  family(out, 'realip_sidecar_inflight_requests', 'gauge', 'Requests being handled.');
-  out.push(`realip_sidecar_inflight_requests ${c.inflight}`);
-  family(out, 'realip_sidecar_tunnels', 'gauge', 'Open WebSocket/Upgrade tunnels.');
-  out.push(`realip_sidecar_tunnels ${c.tunnels}`);
-  family(out, 'realip_sidecar_draining', 'gauge', '1 once shutdown has started.');
-  out.push(`realip_sidecar_draining ${draining ? 1 : 0}`);
+  single(
+    out,
+    `${p}stack_errors_total`,
+    'counter',
+    'Requests on which the stack failed (500).',
+    c.stackErrors,
+  );
+  single(out, `${p}client_errors_total`, 'counter', 'Malformed HTTP from clients.', c.clientErrors);
+  single(out, `${p}inflight_requests`, 'gauge', 'Requests being handled.', c.inflight);
+  single(out, `${p}tunnels`, 'gauge', 'Open WebSocket/Upgrade tunnels.', c.tunnels);
+  single(out, `${p}draining`, 'gauge', '1 once shutdown has started.', draining ? 1 : 0);
   const pp = c.proxyProtocol;
   family(
     out,
-    'realip_sidecar_proxy_protocol_accepted_total',
+    `${p}proxy_protocol_accepted_total`,
     'counter',
     'PROXY protocol headers accepted, by version and command.',
   );
   for (const key of Object.keys(pp.accepted).sort()) {
     const [version, command] = key.split('-');
     out.push(
-      `realip_sidecar_proxy_protocol_accepted_total{version="${label(version ?? '')}",command="${label(command ?? '')}"} ${pp.accepted[key]}`,
+      `${p}proxy_protocol_accepted_total{version="${label(version ?? '')}",command="${label(command ?? '')}"} ${pp.accepted[key]}`,
     );
   }
-  family(
+  byLabel(
     out,
-    'realip_sidecar_proxy_protocol_refused_total',
-    'counter',
+    `${p}proxy_protocol_refused_total`,
     'Connections closed before HTTP, by reason.',
+    'reason',
+    Object.entries(pp.refused),
   );
-  for (const reason of Object.keys(pp.refused).sort()) {
-    out.push(`realip_sidecar_proxy_protocol_refused_total{reason="${label(reason)}"} ${pp.refused[reason]}`);
-  }
-  family(
+  single(
     out,
-    'realip_sidecar_proxy_protocol_direct_total',
+    `${p}proxy_protocol_direct_total`,
     'counter',
     'Connections from untrusted peers served without PROXY protocol.',
+    pp.direct,
   );
-  out.push(`realip_sidecar_proxy_protocol_direct_total ${pp.direct}`);
   return out.join('\n') + '\n';
 }
