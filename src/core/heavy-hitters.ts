@@ -11,7 +11,9 @@
  * Keys stay raw in memory (never written anywhere) and are anonymised only when read out.
  * Windows rotate lazily on `add()`/`snapshot()` (no timers), so offenders age out.
  */
-import { IssueCollector, joinPath } from '../errors.js';
+import { joinPath } from '../errors.js';
+import { parseOptions } from '../spec/spec.js';
+import { heavyHittersSpec } from '../metrics/spec.js';
 import { IPV4, NOT_IP, formatIpv4, formatIpv6, parseIpInto } from './ip.js';
 import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from './anonymize.js';
 import { toAnonymizer } from './anonymize.js';
@@ -188,47 +190,8 @@ export class SpaceSaving<K extends string | number = string | number> {
 }
 
 /** What the top-clients view counts. */
-export type TopClientsGranularity = 'ip' | 'prefix';
-
-/** Options of {@link createHeavyHitters} (policy file: `metrics.topClients`). */
-export interface HeavyHittersOptions {
-  /**
-   * Counters kept. Any client above `1 / capacity` of the traffic in a window is guaranteed to be
-   * listed. Memory is about 150 bytes per counter.
-   * @default 1000
-   */
-  capacity?: number;
-  /**
-   * Entries returned by `snapshot()`.
-   * @default 20
-   */
-  top?: number;
-  /**
-   * `'ip'` counts single addresses; `'prefix'` counts networks (IPv4 /24, IPv6 /48 by default),
-   * which catches IPv6 address rotation within one allocation.
-   * @default 'prefix'
-   */
-  granularity?: TopClientsGranularity;
-  /**
-   * Prefix lengths for `granularity: 'prefix'`.
-   * @default { v4: 24, v6: 48 }
-   */
-  prefix?: { v4?: number; v6?: number };
-  /**
-   * Window length in milliseconds; the sketch restarts each window and the last complete window is
-   * kept for reading. 0 keeps counting forever.
-   * @default 60000
-   */
-  windowMs?: number;
-  /**
-   * How client addresses appear in `snapshot()` (share the access log's anonymiser so every
-   * output agrees).
-   * @default 'none'
-   */
-  anonymize?: Anonymizer | AnonymizeMode | AnonymizeOptions;
-  /** Clock, for tests. @default Date.now */
-  now?: () => number;
-}
+export type { HeavyHittersOptions, TopClientsGranularity } from '../metrics/spec.js';
+import type { HeavyHittersOptions, TopClientsGranularity } from '../metrics/spec.js';
 
 /** One client in the top list, anonymised as configured. */
 export interface TopClient {
@@ -282,47 +245,18 @@ export interface HeavyHitters {
  * `pathPrefix`).
  */
 export function createHeavyHitters(options: HeavyHittersOptions = {}, pathPrefix = ''): HeavyHitters {
-  const issues = new IssueCollector();
-  const capacity = options.capacity ?? 1000;
-  const top = options.top ?? 20;
-  const granularity = options.granularity ?? 'prefix';
-  const v4Bits = options.prefix?.v4 ?? 24;
-  const v6Bits = options.prefix?.v6 ?? 48;
-  const windowMs = options.windowMs ?? 60_000;
-  const now = options.now ?? Date.now;
-  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1_000_000) {
-    issues.add(joinPath(pathPrefix, 'capacity'), 'expected an integer from 1 to 1000000');
-  }
-  if (!Number.isInteger(top) || top < 1)
-    issues.add(joinPath(pathPrefix, 'top'), 'expected a positive integer');
-  else if (Number.isInteger(capacity) && top > capacity) {
-    issues.add(joinPath(pathPrefix, 'top'), `must not exceed capacity (${capacity})`);
-  }
-  if (granularity !== 'ip' && granularity !== 'prefix') {
-    issues.add(joinPath(pathPrefix, 'granularity'), 'expected "ip" or "prefix"');
-  }
-  if (!Number.isInteger(v4Bits) || v4Bits < 8 || v4Bits > 32) {
-    issues.add(joinPath(pathPrefix, 'prefix.v4'), 'expected an integer from 8 to 32');
-  }
-  // 48 bits of an IPv6 prefix fit a number key exactly; longer prefixes would need strings.
-  if (!Number.isInteger(v6Bits) || v6Bits < 16 || v6Bits > 48) {
-    issues.add(joinPath(pathPrefix, 'prefix.v6'), 'expected an integer from 16 to 48');
-  }
-  if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs < 0) {
-    issues.add(joinPath(pathPrefix, 'windowMs'), 'expected milliseconds >= 0');
-  }
-  let anonymizer: Anonymizer | undefined;
-  try {
-    anonymizer = toAnonymizer(options.anonymize, joinPath(pathPrefix, 'anonymize'));
-  } catch (err) {
-    if (err instanceof Error && 'issues' in err) {
-      for (const i of (err as { issues: { path: string; message: string; code?: string }[] }).issues) {
-        issues.add(i.path, i.message, i.code);
-      }
-    } else throw err;
-  }
-  issues.throwIfAny();
-  const anon = anonymizer!;
+  const o = parseOptions(heavyHittersSpec, options, pathPrefix, () =>
+    toAnonymizer(options.anonymize, joinPath(pathPrefix, 'anonymize')),
+  );
+  const capacity = o.capacity as number;
+  const top = o.top as number;
+  const granularity = o.granularity as TopClientsGranularity;
+  const v4Bits = o.prefix?.v4 ?? 24;
+  const v6Bits = o.prefix?.v6 ?? 48;
+  const windowMs = o.windowMs as number;
+  const now = o.now ?? Date.now;
+  const anon = toAnonymizer(options.anonymize, joinPath(pathPrefix, 'anonymize'));
+
 
   let current = new SpaceSaving<string | number>(capacity);
   let spare = new SpaceSaving<string | number>(capacity);

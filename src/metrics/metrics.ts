@@ -9,48 +9,17 @@
  */
 import { Counter, Gauge, register as globalRegistry } from 'prom-client';
 import type { Registry } from 'prom-client';
-import { ConfigError, IssueCollector, joinPath } from '../errors.js';
+import { ConfigError, IssueCollector } from '../errors.js';
+import { parseOptions } from '../spec/spec.js';
+import { metricsSpec } from './spec.js';
 import type { ConfigIssue } from '../errors.js';
 import type { RealipContext, RealipMetricsHooks } from '../types.js';
 import { compileExemptPaths } from '../core/paths.js';
 import type { PathExemption } from '../core/paths.js';
 import type { HeavyHitters } from '../core/heavy-hitters.js';
 
-/** Options of {@link createRealipMetrics} (policy file: `metrics`). */
-export interface RealipMetricsOptions {
-  /**
-   * The registry to register in (share the application's).
-   * @default prom-client's global registry
-   */
-  registry?: Registry;
-  /**
-   * Metric name prefix: `[a-zA-Z_][a-zA-Z0-9_]*` (no colons; those are for recording rules).
-   * @default 'realip_'
-   */
-  prefix?: string;
-  /**
-   * Country label values: `true` for any ISO 3166-1 alpha-2 code (at most 676 values), a list to
-   * keep only those (others become `other`), or `false` to drop the per-country counter.
-   * @default true
-   */
-  countries?: boolean | readonly string[];
-  /**
-   * Distinct values kept per free-form label (`reason`, `tier`, `store`, `database`) before further
-   * values are counted as `other`: a guard against a misconfiguration exploding cardinality.
-   * @default 64
-   */
-  maxLabelValues?: number;
-  /**
-   * Paths not counted (the scrape itself, probes).
-   * @default ['/metrics']
-   */
-  exempt?: readonly string[];
-  /**
-   * A top-clients sketch to feed with each counted request's client address (serve it with
-   * `expressTopClientsEndpoint` / `fastifyTopClientsEndpoint`). Feed a sketch from one stage only.
-   */
-  topClients?: HeavyHitters;
-}
+export type { RealipMetricsOptions } from './spec.js';
+import type { RealipMetricsOptions } from './spec.js';
 
 /** The metrics stack. */
 export interface RealipMetrics {
@@ -65,7 +34,6 @@ export interface RealipMetrics {
 }
 
 const FLUSHERS = Symbol.for('realip.metrics.flushers');
-const PREFIX = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const COUNTRY = /^[A-Z]{2}$/;
 const LABEL_VALUE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -121,44 +89,16 @@ function sameLabels(a: readonly string[] | undefined, b: readonly string[]): boo
  * in the registry but was not made by realip (or has other labels).
  */
 export function createRealipMetrics(options: RealipMetricsOptions = {}): RealipMetrics {
-  const issues = new IssueCollector();
-  const registry = options.registry ?? (globalRegistry as Registry);
-  const prefix = options.prefix ?? 'realip_';
-  if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX.test(prefix))) {
-    issues.add(
-      'metrics.prefix',
-      'expected letters, digits and "_" (not starting with a digit), e.g. "realip_"',
-    );
-  }
-  if (registry === null || typeof registry !== 'object' || typeof registry.getSingleMetric !== 'function') {
-    issues.add('metrics.registry', 'expected a prom-client Registry');
-  }
-  const countriesOpt = options.countries ?? true;
-  let countryList: Set<string> | undefined;
-  if (Array.isArray(countriesOpt)) {
-    countryList = new Set();
-    countriesOpt.forEach((c, i) => {
-      if (typeof c !== 'string' || !COUNTRY.test(c)) {
-        issues.add(
-          joinPath('metrics.countries', i),
-          'expected an upper-case ISO 3166-1 alpha-2 code such as "DE"',
-        );
-      } else countryList!.add(c);
-    });
-  } else if (typeof countriesOpt !== 'boolean') {
-    issues.add('metrics.countries', 'expected true, false or a list of country codes');
-  }
-  const maxLabelValues = options.maxLabelValues ?? 64;
-  if (!Number.isInteger(maxLabelValues) || maxLabelValues < 1 || maxLabelValues > 10_000) {
-    issues.add('metrics.maxLabelValues', 'expected an integer from 1 to 10000');
-  }
-  let exempt: PathExemption = () => false;
-  exempt = compileExemptPaths(options.exempt ?? ['/metrics'], 'metrics.exempt', issues);
-  const topClients = options.topClients;
-  if (topClients !== undefined && (topClients === null || typeof topClients.add !== 'function')) {
-    issues.add('metrics.topClients', 'expected a sketch from createHeavyHitters()');
-  }
-  issues.throwIfAny();
+  const o = parseOptions(metricsSpec, options, 'metrics');
+  const registry = o.registry ?? (globalRegistry as Registry);
+  const prefix = o.prefix as string;
+  const countriesOpt = o.countries as boolean | string[];
+  const countryList = Array.isArray(countriesOpt)
+    ? new Set(countriesOpt.map((c) => c.toUpperCase()))
+    : undefined;
+  const maxLabelValues = o.maxLabelValues as number;
+  const exempt: PathExemption = compileExemptPaths(o.exempt as string[], 'metrics.exempt', new IssueCollector());
+  const topClients = o.topClients;
 
   // Check every name before creating anything, so a conflict leaves the registry untouched.
   const conflicts: ConfigIssue[] = [];

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { IssueCollector } from '../errors.js';
 import { compileRanges } from '../core/cidr.js';
-import type { Problem } from './zod-issues.js';
+import type { Problem } from '../spec/issues.js';
 import { EMBEDDED_GEO, REDIS_TLS_FILES, type Policy } from './schema.js';
 
 /** The package holding the embedded country database (CC BY 4.0 data by the NRO, via ip-location-db). */

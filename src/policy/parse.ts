@@ -12,7 +12,7 @@ import { checkPolicyFiles } from './files.js';
 import { policySchema, EMBEDDED_GEO, REDIS_TLS_FILES, type Policy } from './schema.js';
 import { readPolicySource } from './source.js';
 import { validatePolicyData } from './validate.js';
-import { problemsFromZod, type Problem } from './zod-issues.js';
+import { problemsFromZod, type Problem } from '../spec/issues.js';
 
 export interface ParsePolicyOptions {
   /** Shown in messages and used to resolve relative paths. @default '<policy>' */

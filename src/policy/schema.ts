@@ -19,6 +19,7 @@ import { IssueCollector } from '../errors.js';
 import { compileRanges, type IpRule } from '../core/cidr.js';
 import { parsePath } from './errors.js';
 import { parseRedisNode } from './redis-connect.js';
+import { metricsPolicy } from '../metrics/spec.js';
 
 /** Provider presets known to the resolver. */
 export const PRESET_NAMES = [
@@ -748,71 +749,8 @@ export const logSchema = z
   })
   .meta({ description: 'Structured access log (pino): one line per request, OpenTelemetry or ECS fields.' });
 
-export const metricsSchema = z
-  .strictObject({
-    enabled: z.boolean().optional().meta({
-      description:
-        'Prometheus counters by decision, reason, tier, country, IP version and resolution source (never by IP).',
-      default: true,
-    }),
-    prefix: z
-      .string()
-      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'expected letters, digits and "_" (not starting with a digit)')
-      .optional()
-      .meta({ description: 'Metric name prefix.', default: 'realip_' }),
-    countries: z
-      .union([z.boolean(), z.array(countryCode)])
-      .optional()
-      .meta({
-        description:
-          'Country label values: `true` for any ISO code, a list to keep only those (others become `other`), `false` to drop the per-country counter.',
-        default: true,
-      }),
-    maxLabelValues: z.int().min(1).max(10_000).optional().meta({
-      description:
-        'Distinct values kept per free-form label (reason, tier, ...) before further ones count as `other`.',
-      default: 64,
-    }),
-    exempt: exemptPaths
-      .optional()
-      .meta({ description: 'Paths not counted (the scrape itself, probes).', default: ['/metrics'] }),
-    topClients: z
-      .strictObject({
-        enabled: z.boolean().optional().meta({
-          description: 'Track the heaviest clients (Space-Saving sketch, bounded memory).',
-          default: false,
-        }),
-        capacity: z
-          .int()
-          .min(1)
-          .max(1_000_000)
-          .optional()
-          .meta({ description: 'Counters in the sketch.', default: 1000 }),
-        top: z.int().min(1).max(10_000).optional().meta({ description: 'Clients reported.', default: 20 }),
-        granularity: z
-          .enum(['ip', 'prefix'])
-          .optional()
-          .meta({ description: 'Count single addresses or prefixes (`prefix`).', default: 'prefix' }),
-        prefix: z
-          .strictObject({
-            v4: z.int().min(1).max(32).optional().meta({ description: 'IPv4 prefix length.', default: 24 }),
-            v6: z.int().min(1).max(128).optional().meta({ description: 'IPv6 prefix length.', default: 48 }),
-          })
-          .optional()
-          .meta({ description: 'Prefix lengths with `granularity: prefix`.' }),
-        windowMs: z
-          .int()
-          .min(0)
-          .optional()
-          .meta({ description: 'Window after which counts start over (0: never).', default: 60000 }),
-      })
-      .optional()
-      .meta({
-        description:
-          "Top clients view (JSON on the sidecar's admin listener, `/top-clients`), anonymised as `log.anonymize` says.",
-      }),
-  })
-  .meta({ description: 'Prometheus metrics (the sidecar serves `/metrics` on its admin listener only).' });
+/** The policy's `metrics` section: composed from the metrics stage's spec. */
+export const metricsSchema = metricsPolicy;
 
 // ---------------------------------------------------------------------------------------------
 // the policy
@@ -828,7 +766,7 @@ export const policySchema = z
     access: accessSchema.optional(),
     rateLimit: rateLimitSchema.optional(),
     log: logSchema.optional(),
-    metrics: metricsSchema.optional(),
+    metrics: z.optional(metricsSchema),
   })
   .meta({
     title: 'realip policy',

@@ -12,7 +12,7 @@ import { IssueCollector } from '../errors.js';
 import { compileRanges, type IpRule } from '../core/cidr.js';
 import { compileExemptPaths } from '../core/paths.js';
 import { parsePath, type PathSegment } from './errors.js';
-import type { Problem } from './zod-issues.js';
+import type { Problem } from '../spec/issues.js';
 
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec | undefined =>

@@ -275,7 +275,7 @@ describe('createRealipMetrics', () => {
     try {
       createRealipMetrics({
         prefix: '1bad:',
-        countries: ['de', 'XXX'],
+        countries: ['d3', 'XXX'],
         maxLabelValues: 0,
         exempt: ['metrics'],
       });

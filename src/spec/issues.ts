@@ -4,8 +4,8 @@
  * input was evidently written for (an object with a typo gets "unknown key", not "expected a
  * string"), and unknown keys get a "did you mean".
  */
-import type { z } from 'zod';
-import { closest, describeValue, type PathSegment } from './errors.js';
+import type * as z from 'zod/mini';
+import { closest, describeValue, type PathSegment } from './paths.js';
 
 /** A problem before it is given a file position. */
 export interface Problem {
@@ -14,6 +14,8 @@ export interface Problem {
   code?: string;
   /** Point at the key rather than the value (unknown keys). */
   atKey?: boolean;
+  /** The problem is an unknown key (a typo, usually). */
+  unknownKey?: boolean;
 }
 
 type Issue = z.core.$ZodIssue;
@@ -99,6 +101,7 @@ function convert(
           path: [...path, key],
           message: `unknown key (${expected})${hint ? `; did you mean "${hint}"?` : ''}`,
           atKey: true,
+          unknownKey: true,
         });
       }
       return;
@@ -237,4 +240,40 @@ function unwrap(s: AnySchema | undefined): AnySchema | undefined {
     } else break;
   }
   return cur;
+}
+
+/** Every schema met walking `path` from `schema`, wrappers included (for per-option codes). */
+export function schemasAlong(schema: AnySchema, path: readonly PathSegment[]): AnySchema[] {
+  const out: AnySchema[] = [];
+  let s: AnySchema | undefined = schema;
+  const visit = (x: AnySchema | undefined): AnySchema | undefined => {
+    let cur = x;
+    for (let i = 0; i < 10 && cur; i++) {
+      out.push(cur);
+      const next = unwrapOnce(cur);
+      if (!next) break;
+      cur = next;
+    }
+    return cur;
+  };
+  s = visit(s);
+  for (const seg of path) {
+    if (!s) break;
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    let child: AnySchema | undefined;
+    if (def.type === 'union') {
+      const options = (def.options as AnySchema[]).map(unwrap);
+      child = options.map((o) => o && childOf(o, seg)).find((c) => c !== undefined);
+    } else child = childOf(s, seg);
+    s = visit(child);
+  }
+  return out;
+}
+
+function unwrapOnce(s: AnySchema): AnySchema | undefined {
+  const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+  if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'readonly')
+    return def.innerType as AnySchema;
+  if (def.type === 'pipe') return def.in as AnySchema;
+  return undefined;
 }
