@@ -1,6 +1,8 @@
 // Generates the policy reference from the schema: docs/policy.schema.json and the part of
-// docs/configuration.md between the GENERATED markers. `--check` fails (exit 1) when either is
-// out of date instead of writing (test/policy/docs.test.ts runs the same comparison).
+// docs/configuration.md between the GENERATED markers; and the sidecar's options table in
+// docs/sidecar.md (between its own markers) from the sidecar spec (src/sidecar/spec.ts). `--check`
+// fails (exit 1) when any is out of date instead of writing (test/policy/docs.test.ts runs the
+// same comparison).
 //
 //   node --import tsx scripts/gen-config-docs.mjs [--check]
 import { readFile, writeFile } from 'node:fs/promises';
@@ -89,6 +91,55 @@ export function renderReference(schema) {
   return out.join('\n');
 }
 
+const SIDECAR_BEGIN = '<!-- BEGIN GENERATED: sidecar options (scripts/gen-config-docs.mjs) -->';
+
+/** A sidecar option's type: zod's JSON Schema, with the code-only values named by their title. */
+function sidecarType(node) {
+  if (node.anyOf) return node.anyOf.map(sidecarType).join(' | ');
+  if (node.type === 'object' && node.properties) return `{ ${Object.keys(node.properties).join(', ')} }`;
+  if (node.type === 'array') return `${sidecarType(node.items)}[]`;
+  if (node.type === undefined && node.const === undefined && !node.enum && !node.$ref)
+    return node.title ?? '';
+  if (node.type === 'integer' && node.minimum !== undefined) {
+    const max =
+      node.maximum !== undefined && node.maximum < Number.MAX_SAFE_INTEGER ? node.maximum : undefined;
+    return max === undefined ? `integer >= ${node.minimum}` : `integer ${node.minimum}-${max}`;
+  }
+  return typeOf(node, {});
+}
+
+function sidecarRows(node, path, flags, flagDefault, out) {
+  for (const [key, child] of Object.entries(node.properties ?? {})) {
+    const p = path ? `${path}.${key}` : key;
+    const f = flags[p];
+    const flag = f ? `\`--${f.flag}${f.arg ? ` ${f.arg}` : ''}\`` : '(code only)';
+    let def = '';
+    if (child.default !== undefined) {
+      const json = JSON.stringify(child.default);
+      const asFlag = flagDefault(p);
+      def = `\`${json}\``;
+      if (asFlag !== undefined && asFlag !== json && asFlag !== child.default) def += ` (\`${asFlag}\`)`;
+    } else if ((node.required ?? []).includes(key)) def = '(required)';
+    out.push(
+      `| \`${p}\` | ${cell(flag)} | ${cell(sidecarType(child))} | ${cell(def)} | ${cell(child.description)} |`,
+    );
+    // Nested options get rows of their own where they have flags of their own (proxyProtocol.*).
+    if (child.properties && Object.keys(child.properties).some((k) => flags[`${p}.${k}`]))
+      sidecarRows(child, p, flags, flagDefault, out);
+  }
+}
+
+/** Renders the sidecar's options table (markdown) from its spec. */
+export async function renderSidecarOptions() {
+  const { sidecarSpec, SIDECAR_FLAGS, flagDefault } = await import('../src/sidecar/spec.ts');
+  const { z } = await import('../src/spec/spec.ts');
+  const schema = z.toJSONSchema(sidecarSpec, { unrepresentable: 'any', io: 'input' });
+  const out = ['| Option | Flag | Type | Default | Description |', '| --- | --- | --- | --- | --- |'];
+  sidecarRows(schema, '', SIDECAR_FLAGS, flagDefault, out);
+  out.push('');
+  return out.join('\n');
+}
+
 /** The generated files' expected contents: { [path]: text }. */
 export async function generated() {
   const { policyJsonSchema } = await import('../src/policy/json-schema.ts');
@@ -99,9 +150,16 @@ export async function generated() {
   const b = doc.indexOf(END);
   if (a < 0 || b < a) throw new Error(`docs/configuration.md: markers ${BEGIN} ... ${END} not found`);
   const newDoc = `${doc.slice(0, a + BEGIN.length)}\n\n${renderReference(schema)}\n${doc.slice(b)}`;
+  const sidecarPath = fileURLToPath(new URL('docs/sidecar.md', root));
+  const sidecar = await readFile(sidecarPath, 'utf8');
+  const c = sidecar.indexOf(SIDECAR_BEGIN);
+  const d = sidecar.indexOf(END, c);
+  if (c < 0 || d < c) throw new Error(`docs/sidecar.md: markers ${SIDECAR_BEGIN} ... ${END} not found`);
+  const newSidecar = `${sidecar.slice(0, c + SIDECAR_BEGIN.length)}\n\n${await renderSidecarOptions()}\n${sidecar.slice(d)}`;
   return {
     [fileURLToPath(new URL('docs/policy.schema.json', root))]: JSON.stringify(schema, null, 2) + '\n',
     [docPath]: newDoc,
+    [sidecarPath]: newSidecar,
   };
 }
 

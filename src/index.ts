@@ -78,6 +78,8 @@ export type {
   ResolutionSource,
   ResolveInput,
   ResolverOptions,
+  PresetOptions,
+  RequireHeaderOptions,
   PresetName,
   RealipWarning,
   WarningHandler,

@@ -153,33 +153,8 @@ export type PresetName =
   | 'fastly'
   | 'ingress-nginx';
 
-/** Options of `createResolver()` (policy file: `resolve`). */
-export interface ResolverOptions {
-  /**
-   * Proxies whose headers are believed: IPs, CIDRs, named ranges.
-   * @default [] (trust nobody: the socket peer is the client, as under externalTrafficPolicy: Local)
-   */
-  trustedProxies?: readonly IpRule[];
-  /**
-   * The ONE header the trusted proxies write. Never a list: reading a second header is a spoof path.
-   * @default 'x-forwarded-for'
-   */
-  header?: string;
-  /** The client is the N-th entry from the right (the socket is hop 0). */
-  hops?: number;
-  /** A provider preset: fixes the header and the walk, adds published ranges. */
-  preset?: PresetName | { name: PresetName; [option: string]: unknown };
-  /** @default 16 */
-  maxEntries?: number;
-  /** @default 4096 */
-  maxHeaderBytes?: number;
-  /** Allow `0.0.0.0/0` / `::/0` in trustedProxies. @default false (ERR_REALIP_TRUST_ALL) */
-  allowTrustAll?: boolean;
-  /** Node/LB addresses, for the SNAT diagnostic. @default [] */
-  nodeCidrs?: readonly IpRule[];
-  /** @default process.emitWarning once per code */
-  onWarning?: WarningHandler;
-}
+/** Options of `createResolver()` (policy file: `resolve`): defined with their spec. */
+export type { ResolverOptions, PresetOptions, RequireHeaderOptions } from './resolve/spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // 2. Geo
@@ -244,29 +219,8 @@ export interface AccessDecision {
 // 4. Rate limit
 // ---------------------------------------------------------------------------------------------
 
-/** One limit: `points` requests per `duration` seconds; `burst` switches to nginx limit_req semantics. */
-export interface RateLimitSpec {
-  points: number;
-  /** Seconds. */
-  duration: number;
-  /** Extra requests admitted at once (nginx `burst=N nodelay`). */
-  burst?: number;
-  /**
-   * Policy name in `RateLimit-Policy` and the store key prefix.
-   * @default `<tier>-<points>-per-<duration>s` (plus `-burst-<burst>`)
-   */
-  name?: string;
-}
-
-/** A tier: which clients (`match`), and their limits. First match wins; a tier without `match` is the default. */
-export interface RateLimitTier {
-  name: string;
-  /** CIDRs, named ranges or `{ list }` references; omitted for the default tier. */
-  match?: readonly IpRuleOrList[];
-  /** ISO country codes (needs the geo stage). */
-  countries?: readonly string[];
-  limits: readonly RateLimitSpec[];
-}
+/** The options of a limit and of a tier are defined with the stage's spec. */
+export type { RateLimitSpec, RateLimitTier } from './rate-limit/spec.js';
 
 /** State exposed on `req.realip.rateLimit`. */
 export interface RateLimitInfo {

@@ -10,9 +10,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { createSidecar } from '../sidecar/sidecar.js';
-import { SIDECAR_DEFAULTS } from '../sidecar/options.js';
+import { flagDefault, flagFor, sidecarFlagsSpec, SIDECAR_FLAGS, type SidecarFlag } from '../sidecar/spec.js';
+import { checkOptions } from '../spec/spec.js';
 import type { ListenAddress, SidecarEvent, SidecarOptions, SidecarStack } from '../sidecar/types.js';
 import { writeEventLine } from '../core/events.js';
+
+/** An option's default as its flag writes it (src/sidecar/spec.ts). */
+const d = (path: string): string => flagDefault(path) ?? '';
 
 const HELP = `Usage: realip sidecar --upstream <url> [options]
 
@@ -23,33 +27,33 @@ Options:
   --config <file>                   policy file (YAML or JSON), hot-reloaded; without it the built-in
                                     default policy runs: no proxy trusted (the socket peer is the
                                     client), 10 r/s burst 20 per IP, access log, metrics
-  --listen <addr>                   public listener (default [::]:${SIDECAR_DEFAULTS.listen.port})
-  --admin-listen <addr|off>         /healthz /readyz /metrics /top-clients (default [::]:${SIDECAR_DEFAULTS.adminListen.port})
+  --listen <addr>                   public listener (default ${d('listen')})
+  --admin-listen <addr|off>         /healthz /readyz /metrics /top-clients (default ${d('adminListen')})
   --proxy-protocol                  require a PROXY protocol v1/v2 header on every public connection
   --proxy-protocol-trusted <cidr>   peers allowed to send one (repeatable or comma-separated; required
                                     with --proxy-protocol)
-  --proxy-protocol-timeout <dur>    time to receive the header (default 5s)
-  --proxy-protocol-untrusted <m>    reject | direct: what happens to other peers (default reject)
+  --proxy-protocol-timeout <dur>    time to receive the header (default ${d('proxyProtocol.timeoutMs')})
+  --proxy-protocol-untrusted <m>    reject | direct: what happens to other peers (default ${d('proxyProtocol.untrusted')})
   --trusted-proxy <cidr>            built-in stack only: trust this proxy's X-Forwarded-For (repeatable)
   --header <name>                   built-in stack only: the header trusted proxies write
                                     (default x-forwarded-for)
   --undeterminable <deny|allow>     built-in stack only: requests without a client IP (default deny)
-  --max-body-size <size>            largest request body, e.g. 10mb (default 10mb); larger gets 413
+  --max-body-size <size>            largest request body, e.g. 10mb (default ${d('maxBodyBytes')}); larger gets 413
   --request-buffer-size <size>      bodies up to this size are read whole before they go to the app
-                                    (default 64kb; 0 streams every body)
-  --request-buffer-memory <size>    memory all buffered bodies may reserve (default 32mb); then stream
-  --client-body-timeout <dur>       longest gap between two reads of a request body (default 60s;
+                                    (default ${d('requestBufferBytes')}; 0 streams every body)
+  --request-buffer-memory <size>    memory all buffered bodies may reserve (default ${d('requestBufferMemoryBytes')}); then stream
+  --client-body-timeout <dur>       longest gap between two reads of a request body (default ${d('clientBodyTimeoutMs')};
                                     0 disables); then 408
-  --connect-timeout <dur>           connecting to the app (default 5s); then 504
+  --connect-timeout <dur>           connecting to the app (default ${d('connectTimeoutMs')}); then 504
   --response-timeout <dur>          from the request's last byte sent to the app's response headers
-                                    (default 60s); then 504
+                                    (default ${d('responseTimeoutMs')}); then 504
   --idle-timeout <dur>              silence in a response body, a WebSocket tunnel or on a client
-                                    connection (default 5m; 0 disables)
-  --upstream-connections <n>        most connections to the app at once (default 128)
-  --upstream-queue <n>              most requests waiting for one (default 1024); beyond, 503
-  --upstream-queue-timeout <dur>    longest wait for one (default 5s); then 503 with Retry-After
-  --shutdown-delay <dur>            on SIGTERM: keep serving while /readyz fails (default 10s)
-  --drain-timeout <dur>             then: time for in-flight requests (default 20s)
+                                    connection (default ${d('idleTimeoutMs')}; 0 disables)
+  --upstream-connections <n>        most connections to the app at once (default ${d('upstreamConnections')})
+  --upstream-queue <n>              most requests waiting for one (default ${d('upstreamQueue')}); beyond, 503
+  --upstream-queue-timeout <dur>    longest wait for one (default ${d('upstreamQueueTimeoutMs')}); then 503 with Retry-After
+  --shutdown-delay <dur>            on SIGTERM: keep serving while /readyz fails (default ${d('shutdownDelayMs')})
+  --drain-timeout <dur>             then: time for in-flight requests (default ${d('drainTimeoutMs')})
   --no-geo-headers                  do not send X-Client-Country/-Continent/-ASN to the app
   --strip-header <name>             also remove this request header (repeatable)
   -h, --help                        this text
@@ -57,14 +61,18 @@ Options:
 Durations: 500ms, 10s, 5m, 1h (0 disables where allowed). Sizes: 512kb, 10mb, 1gb, or bytes.
 Addresses: [::]:8080, 0.0.0.0:8080, 127.0.0.1:8080, :8080 or 8080.`;
 
-/** Parses `10s`, `500ms`, `5m`, `1h`, `0`; returns milliseconds or undefined. */
+/**
+ * Parses `10s`, `500ms`, `1.5s`, `5m`, `1h`, `0`; returns milliseconds or undefined. A fraction of
+ * a millisecond (`0.5ms`) is returned as it is: the spec then rejects it, as it does in code.
+ */
 export function parseDuration(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
   if (m === null) return text.trim() === '0' ? 0 : undefined;
   const n = Number(m[1]);
   const unit = m[2];
   const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
-  return Number.isFinite(ms) ? Math.round(ms) : undefined;
+  // 1.1s is 1100.0000000000002 in floating point: drop the noise, keep real fractions.
+  return Number.isFinite(ms) ? Math.round(ms * 1e6) / 1e6 : undefined;
 }
 
 /** Parses `10mb`, `512kb`, `1gb`, `1048576`; binary multiples. Returns bytes or undefined. */
@@ -179,6 +187,46 @@ export type ParsedSidecarArgs =
       };
     };
 
+/** The parseArgs definition of a flag that sets an option. */
+function argOf(f: SidecarFlag): { type: 'boolean' } | { type: 'string'; multiple?: true } {
+  if (f.kind === 'switch' || f.kind === 'negated-switch') return { type: 'boolean' };
+  return f.kind === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
+}
+
+/**
+ * Converts a flag's text into its option's value (syntax only: bounds are the spec's). Returns
+ * undefined, after recording the problem, when the text is not of the flag's kind.
+ */
+function flagValue(f: SidecarFlag, raw: string | boolean | string[], problems: string[]): unknown {
+  const text = String(raw);
+  const bad = (what: string, example: string): undefined => {
+    problems.push(`--${f.flag}: not ${what} (got "${text}", expected e.g. ${example})`);
+    return undefined;
+  };
+  switch (f.kind) {
+    case 'switch':
+      return raw === true;
+    case 'negated-switch':
+      return raw !== true;
+    case 'list':
+      return list(raw as string[]);
+    case 'url':
+    case 'choice':
+      return text;
+    case 'address-or-off':
+      if (text === 'off' || text === 'false') return false;
+      return parseListenAddress(text) ?? bad('an address', '[::]:8080 or off');
+    case 'address':
+      return parseListenAddress(text) ?? bad('an address', '[::]:8080');
+    case 'duration':
+      return parseDuration(text) ?? bad('a duration', '10s or 500ms');
+    case 'size':
+      return parseSize(text) ?? bad('a size', '10mb');
+    case 'count':
+      return /^\d+$/.test(text.trim()) ? Number(text.trim()) : bad('a whole number', '128');
+  }
+}
+
 /** Parses and checks the flags of `realip sidecar`, reporting every problem at once. */
 export function parseSidecarArgs(
   argv: readonly string[],
@@ -192,152 +240,69 @@ export function parseSidecarArgs(
       strict: true,
       options: {
         help: { type: 'boolean', short: 'h' },
-        upstream: { type: 'string' },
         config: { type: 'string' },
-        listen: { type: 'string' },
-        'admin-listen': { type: 'string' },
-        'proxy-protocol': { type: 'boolean' },
-        'proxy-protocol-trusted': { type: 'string', multiple: true },
-        'proxy-protocol-timeout': { type: 'string' },
-        'proxy-protocol-untrusted': { type: 'string' },
         'trusted-proxy': { type: 'string', multiple: true },
         header: { type: 'string' },
         undeterminable: { type: 'string' },
-        'max-body-size': { type: 'string' },
-        'request-buffer-size': { type: 'string' },
-        'request-buffer-memory': { type: 'string' },
-        'client-body-timeout': { type: 'string' },
-        'upstream-connections': { type: 'string' },
-        'upstream-queue': { type: 'string' },
-        'upstream-queue-timeout': { type: 'string' },
-        'connect-timeout': { type: 'string' },
-        'response-timeout': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'shutdown-delay': { type: 'string' },
-        'drain-timeout': { type: 'string' },
-        'no-geo-headers': { type: 'boolean' },
-        'strip-header': { type: 'string', multiple: true },
+        ...Object.fromEntries(Object.values(SIDECAR_FLAGS).map((f) => [f.flag, argOf(f)])),
       },
     });
   } catch (error) {
     return { kind: 'invalid', problems: [error instanceof Error ? error.message : String(error)] };
   }
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (v.help) return { kind: 'help' };
   const problems: string[] = [];
-  const duration = (flag: string, text: string | undefined): number | undefined => {
-    if (text === undefined) return undefined;
-    const ms = parseDuration(text);
-    if (ms === undefined)
-      problems.push(`--${flag}: not a duration (got "${text}", expected e.g. 10s or 500ms)`);
-    return ms;
-  };
-  const address = (flag: string, text: string | undefined): ListenAddress | undefined => {
-    if (text === undefined) return undefined;
-    const a = parseListenAddress(text);
-    if (a === undefined) problems.push(`--${flag}: not an address (got "${text}", expected e.g. [::]:8080)`);
-    return a;
-  };
 
-  const upstream = v.upstream ?? env.REALIP_UPSTREAM;
-  if (upstream === undefined) problems.push('--upstream is required (e.g. --upstream http://127.0.0.1:3000)');
-  const listen = address('listen', v.listen);
-  const adminOff = v['admin-listen'] === 'off' || v['admin-listen'] === 'false';
-  const adminListen = adminOff ? undefined : address('admin-listen', v['admin-listen']);
-  const size = (flag: string, text: string | undefined): number | undefined => {
-    if (text === undefined) return undefined;
-    const bytes = parseSize(text);
-    if (bytes === undefined) problems.push(`--${flag}: not a size (got "${text}", expected e.g. 10mb)`);
-    return bytes;
-  };
-  const count = (flag: string, text: string | undefined, min: number): number | undefined => {
-    if (text === undefined) return undefined;
-    const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
-    if (!Number.isSafeInteger(n) || n < min) {
-      problems.push(`--${flag}: expected a whole number >= ${min} (got "${text}")`);
-      return undefined;
-    }
-    return n;
-  };
-  const maxBodyBytes = size('max-body-size', v['max-body-size']);
-  const requestBufferBytes = size('request-buffer-size', v['request-buffer-size']);
-  const requestBufferMemoryBytes = size('request-buffer-memory', v['request-buffer-memory']);
-  const upstreamConnections = count('upstream-connections', v['upstream-connections'], 1);
-  const upstreamQueue = count('upstream-queue', v['upstream-queue'], 0);
-  const trustedPp = list(v['proxy-protocol-trusted']);
-  if (v['proxy-protocol'] && trustedPp.length === 0) {
-    problems.push(
-      '--proxy-protocol needs --proxy-protocol-trusted <cidr> (the load balancers allowed to send the header)',
-    );
+  // Every option flag, converted by its kind and set at its option's path (src/sidecar/spec.ts).
+  const options: Record<string, unknown> = {};
+  const proxyProtocol: Record<string, unknown> = {};
+  let proxyProtocolFlags = false;
+  for (const [path, f] of Object.entries(SIDECAR_FLAGS)) {
+    const raw = v[f.flag] ?? (path === 'upstream' ? env.REALIP_UPSTREAM : undefined);
+    if (raw === undefined) continue;
+    const nested = path.startsWith('proxyProtocol.');
+    if (nested) proxyProtocolFlags = true;
+    const value = flagValue(f, raw, problems);
+    if (value === undefined) continue;
+    if (nested) proxyProtocol[path.slice('proxyProtocol.'.length)] = value;
+    else if (path !== 'proxyProtocol') options[path] = value;
   }
-  if (
-    !v['proxy-protocol'] &&
-    (trustedPp.length > 0 ||
-      v['proxy-protocol-timeout'] !== undefined ||
-      v['proxy-protocol-untrusted'] !== undefined)
-  ) {
-    problems.push('--proxy-protocol-* options need --proxy-protocol');
-  }
-  const untrusted = v['proxy-protocol-untrusted'];
-  if (untrusted !== undefined && untrusted !== 'reject' && untrusted !== 'direct') {
-    problems.push(`--proxy-protocol-untrusted: expected reject or direct (got "${untrusted}")`);
-  }
-  const undeterminable = v.undeterminable;
+  if (options.upstream === undefined)
+    problems.push('--upstream is required (e.g. --upstream http://127.0.0.1:3000)');
+  if (v['proxy-protocol']) options.proxyProtocol = { trusted: [], ...proxyProtocol };
+  else if (proxyProtocolFlags) problems.push('--proxy-protocol-* options need --proxy-protocol');
+
+  const undeterminable = v.undeterminable as string | undefined;
   if (undeterminable !== undefined && undeterminable !== 'deny' && undeterminable !== 'allow') {
     problems.push(`--undeterminable: expected deny or allow (got "${undeterminable}")`);
   }
-  const trustedProxies = list(v['trusted-proxy']);
+  const trustedProxies = list(v['trusted-proxy'] as string[] | undefined);
+  const header = v.header as string | undefined;
+  const config = v.config as string | undefined;
   if (
-    v.config !== undefined &&
-    (trustedProxies.length > 0 || v.header !== undefined || undeterminable !== undefined)
+    config !== undefined &&
+    (trustedProxies.length > 0 || header !== undefined || undeterminable !== undefined)
   ) {
     problems.push(
       '--trusted-proxy, --header and --undeterminable configure the built-in stack; with --config set them in the policy file',
     );
   }
-  const ppTimeout = duration('proxy-protocol-timeout', v['proxy-protocol-timeout']);
-  const clientBodyTimeoutMs = duration('client-body-timeout', v['client-body-timeout']);
-  const upstreamQueueTimeoutMs = duration('upstream-queue-timeout', v['upstream-queue-timeout']);
-  const connectTimeoutMs = duration('connect-timeout', v['connect-timeout']);
-  const responseTimeoutMs = duration('response-timeout', v['response-timeout']);
-  const idleTimeoutMs = duration('idle-timeout', v['idle-timeout']);
-  const shutdownDelayMs = duration('shutdown-delay', v['shutdown-delay']);
-  const drainTimeoutMs = duration('drain-timeout', v['drain-timeout']);
+  // The values reach the same validation as createSidecar()'s: the spec's bounds and messages,
+  // each problem named by its flag and option path.
+  for (const issue of checkOptions(sidecarFlagsSpec, options, '')) {
+    if (issue.path === 'upstream' && options.upstream === undefined) continue; // reported above
+    const flag = flagFor(issue.path);
+    problems.push(`${flag === undefined ? '' : `${flag} `}(${issue.path}): ${issue.message}`);
+  }
   if (problems.length > 0) return { kind: 'invalid', problems };
-
-  const options: Omit<SidecarOptions, 'stack'> = {
-    upstream: upstream!,
-    geoHeaders: !v['no-geo-headers'],
-    stripHeaders: list(v['strip-header']),
-    ...(listen && { listen }),
-    ...(adminOff ? { adminListen: false as const } : adminListen && { adminListen }),
-    ...(maxBodyBytes !== undefined && { maxBodyBytes }),
-    ...(requestBufferBytes !== undefined && { requestBufferBytes }),
-    ...(requestBufferMemoryBytes !== undefined && { requestBufferMemoryBytes }),
-    ...(clientBodyTimeoutMs !== undefined && { clientBodyTimeoutMs }),
-    ...(upstreamConnections !== undefined && { upstreamConnections }),
-    ...(upstreamQueue !== undefined && { upstreamQueue }),
-    ...(upstreamQueueTimeoutMs !== undefined && { upstreamQueueTimeoutMs }),
-    ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
-    ...(responseTimeoutMs !== undefined && { responseTimeoutMs }),
-    ...(idleTimeoutMs !== undefined && { idleTimeoutMs }),
-    ...(shutdownDelayMs !== undefined && { shutdownDelayMs }),
-    ...(drainTimeoutMs !== undefined && { drainTimeoutMs }),
-    ...(v['proxy-protocol'] && {
-      proxyProtocol: {
-        trusted: trustedPp,
-        ...(ppTimeout !== undefined && { timeoutMs: ppTimeout }),
-        ...(untrusted !== undefined && { untrusted: untrusted as 'reject' | 'direct' }),
-      },
-    }),
-  };
   return {
     kind: 'ok',
-    options,
-    config: v.config,
+    options: options as unknown as Omit<SidecarOptions, 'stack'>,
+    config,
     builtin: {
       trustedProxies,
-      header: v.header,
+      header,
       undeterminable: (undeterminable as 'deny' | 'allow' | undefined) ?? 'deny',
     },
   };

@@ -18,7 +18,10 @@
  * is not set. Deny always wins over allow; the two allow lists are alternatives (an address passes if either
  * admits it).
  */
-import { ConfigError, IssueCollector, joinPath } from '../errors.js';
+import { IssueCollector, joinPath } from '../errors.js';
+import { accessSpec } from '../access/spec.js';
+import { isIpLists } from '../spec/common.js';
+import { parseOptions } from '../spec/spec.js';
 import type {
   AccessDecision,
   GeoInfo,
@@ -35,79 +38,12 @@ import {
   type LabelledIpMatcher,
 } from './cidr.js';
 import { NOT_IP, parseIpInto } from './ip.js';
-import { createIpLists, isIpLists, type IpListDefinitions } from './lists.js';
+import { createIpLists } from './lists.js';
 import { compileExemptPaths, type PathExemption } from './paths.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.js';
 
-/** Country allow/deny lists (ISO 3166-1 alpha-2 codes, any case). Needs the geo stage before access. */
-export interface CountryRules {
-  /** Countries admitted (in addition to the `allow` CIDRs). @default [] */
-  allow?: readonly string[];
-  /** Countries refused; wins over every allow. @default [] */
-  deny?: readonly string[];
-}
-
-/** Options of the access stage (policy file: `access`). Framework adapters add `onDenied`. */
-export interface AccessOptions {
-  /**
-   * Addresses admitted: IPs, CIDRs, named ranges, `{ cidr, except }` blocks and `{ list }`
-   * references. When empty (and no `countries.allow`), everything not denied is admitted.
-   * @default []
-   */
-  allow?: readonly IpRuleOrList[];
-  /**
-   * Addresses refused, in the same forms as `allow`. Deny wins over allow.
-   * @default []
-   */
-  deny?: readonly IpRuleOrList[];
-  /**
-   * Named lists for `{ list: 'name' }` references: an `IpLists` instance shared with other stages,
-   * or definitions (the stage then creates and owns them, and `close()` stops their watchers).
-   * A reference to a name that is not defined is a configuration error.
-   * @default no lists
-   */
-  lists?: IpLists | IpListDefinitions;
-  /** Country allow/deny lists, decided from `req.realip.geo.country`. @default none */
-  countries?: CountryRules;
-  /**
-   * What to do when countries are configured and matter for a request but its country is unknown
-   * (no geo stage mounted, or the address is not in the database). Private, loopback and other
-   * special networks (`geo.network` set) are known to have no country and are never "unknown".
-   * Default deny, because an unknown country cannot be proven not to be a denied one.
-   * @default 'deny'
-   */
-  unknownCountry?: 'deny' | 'allow';
-  /**
-   * Paths that skip the check: exact (`/healthz`) or whole-segment prefixes ending in `/`
-   * (`/static/`). A path with dot-segments, empty segments, `;`, or encoded `.`, `/` or `\` is
-   * never exempt, so `/healthz/../admin` cannot ride an exemption.
-   * @default []
-   */
-  exempt?: readonly string[];
-  /**
-   * Requests whose client IP could not be determined. Default deny: a request that hides its
-   * address must not pass an allow-list by default.
-   * @default 'deny'
-   */
-  undeterminable?: UndeterminablePolicy;
-  /**
-   * Put the client IP into the 403 body (`ip` member). Off by default: echoing addresses helps
-   * attackers probe what the proxy chain believes, and the body may end up in shared caches or logs.
-   * @default false
-   */
-  exposeIp?: boolean;
-  /**
-   * Put the deciding reason and rule (`reason`, `rule` members) into the 403 body. Off by default:
-   * rule positions and list names describe your policy to whoever is refused.
-   * @default false
-   */
-  exposeReason?: boolean;
-  /**
-   * The problem `type` URI of the 403 body (RFC 9457).
-   * @default 'about:blank'
-   */
-  problemType?: string;
-}
+export type { AccessOptions, CountryRules } from '../access/spec.js';
+import type { AccessOptions, IpListDefinitions } from '../access/spec.js';
 
 /** The response a denial gets by default. */
 export interface AccessDenial {
@@ -132,22 +68,6 @@ export interface AccessPolicy {
   /** Stops list file watchers the policy created itself (not those of a shared `IpLists`). */
   close(): void;
 }
-
-const OPTION_KEYS = new Set([
-  'allow',
-  'deny',
-  'lists',
-  'countries',
-  'unknownCountry',
-  'exempt',
-  'undeterminable',
-  'exposeIp',
-  'exposeReason',
-  'problemType',
-]);
-
-/** Option keys of {@link AccessOptions}, for adapters that add their own. */
-export const ACCESS_OPTION_KEYS: ReadonlySet<string> = OPTION_KEYS;
 
 function decision(allowed: boolean, reason: string, rule?: string): AccessDecision {
   return Object.freeze(rule === undefined ? { allowed, reason, rule: undefined } : { allowed, reason, rule });
@@ -196,97 +116,51 @@ class RuleSet {
   }
 }
 
+/** Builds one side from validated rules (list references were resolved by the spec). */
 function compileSide(
   side: 'allow' | 'deny',
-  rules: readonly IpRuleOrList[] | undefined,
-  path: string,
+  rules: readonly IpRuleOrList[],
   lists: IpLists | undefined,
-  allIssues: IssueCollector,
 ): RuleSet {
-  // Collected apart, then reported in rule order (list references are checked before CIDRs).
-  const issues = new IssueCollector();
-  const at = joinPath(path, side);
   const allowed = side === 'allow';
   const reason = allowed ? 'allow-list' : 'deny-list';
   const entries: [number, IpRule][] = [];
   const lookups: IpLookup[] = [];
   const positions: number[] = [];
   const listDecisions: AccessDecision[] = [];
-  if (rules !== undefined && !Array.isArray(rules)) {
-    issues.add(
-      at,
-      'expected an array of IPs, CIDRs, named ranges, { cidr, except } blocks or { list } references',
-    );
-  } else if (rules !== undefined) {
-    rules.forEach((rule, i) => {
-      if (!isListRef(rule)) {
-        entries.push([i, rule]);
-        return;
-      }
-      const name = rule.list;
-      const keys = Object.keys(rule).filter((k) => k !== 'list');
-      if (keys.length > 0) issues.add(joinPath(at, i), `unexpected key "${keys[0]}" in a { list } reference`);
-      if (typeof name !== 'string') {
-        issues.add(joinPath(at, i), 'expected { list: "name" }', 'ERR_REALIP_LIST_UNKNOWN');
-        return;
-      }
-      const lookup = lists?.get(name);
-      if (lookup === undefined) {
-        const known = lists?.names() ?? [];
-        issues.add(
-          joinPath(at, i),
-          `unknown list "${name}" (${known.length > 0 ? `defined: ${known.join(', ')}` : 'no lists are defined; pass them in `lists`'})`,
-          'ERR_REALIP_LIST_UNKNOWN',
-        );
-        return;
-      }
-      lookups.push(lookup);
-      positions.push(i);
-      listDecisions.push(decision(allowed, reason, `list:${name}`));
-    });
-  }
-  const ranges = compileLabelledRanges(entries, at, issues);
-  const position = (p: string) => Number(/^\[(\d+)\]/.exec(p.slice(at.length))?.[1] ?? -1);
-  const sorted = issues.issues.map((issue, i) => ({ issue, i, pos: position(issue.path) }));
-  sorted.sort((a, b) => a.pos - b.pos || a.i - b.i);
-  for (const { issue } of sorted) allIssues.add(issue.path, issue.message, issue.code);
+  rules.forEach((rule, i) => {
+    if (!isListRef(rule)) {
+      entries.push([i, rule]);
+      return;
+    }
+    lookups.push(lists!.get(rule.list)!);
+    positions.push(i);
+    listDecisions.push(decision(allowed, reason, `list:${rule.list}`));
+  });
+  const ranges = compileLabelledRanges(entries, side, new IssueCollector());
   return new RuleSet(
     side,
     labelledMatcherFromRanges(ranges),
     lookups,
     Int32Array.from(positions),
     listDecisions,
-    rules?.length ?? 0,
+    rules.length,
     allowed,
     reason,
   );
 }
 
+/** Country decisions by upper-case code (the geo stage reports upper case). */
 function compileCountries(
   list: readonly string[] | undefined,
-  at: string,
-  issues: IssueCollector,
   allowed: boolean,
   reason: string,
 ): Map<string, AccessDecision> {
   const out = new Map<string, AccessDecision>();
-  if (list === undefined) return out;
-  if (!Array.isArray(list)) {
-    issues.add(at, 'expected an array of ISO 3166-1 alpha-2 country codes such as "DE"');
-    return out;
-  }
-  list.forEach((code, i) => {
-    if (typeof code !== 'string' || !/^[A-Za-z]{2}$/.test(code)) {
-      issues.add(
-        joinPath(at, i),
-        `invalid country code ${JSON.stringify(code)} (expected ISO 3166-1 alpha-2, e.g. "DE")`,
-        'ERR_REALIP_COUNTRY_INVALID',
-      );
-      return;
-    }
+  for (const code of list ?? []) {
     const upper = code.toUpperCase();
     out.set(upper, decision(allowed, reason, `country:${upper}`));
-  });
+  }
   return out;
 }
 
@@ -417,123 +291,43 @@ export function createAccessPolicy(
   config: { path?: string; extraKeys?: readonly string[] } = {},
 ): AccessPolicy {
   const path = config.path ?? 'access';
-  const issues = new IssueCollector();
-  if (options === null || typeof options !== 'object') {
-    issues.add(path, 'expected an object');
-    issues.throwIfAny();
+  // An adapter's own options (`onDenied`) are its business, not the spec's.
+  let input: unknown = options;
+  if (config.extraKeys?.length && options !== null && typeof options === 'object') {
+    const own: Record<string, unknown> = { ...options };
+    for (const key of config.extraKeys) delete own[key];
+    input = own;
   }
-  const extra = new Set(config.extraKeys ?? []);
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key) && !extra.has(key)) {
-      issues.add(
-        joinPath(path, key),
-        `unknown option (expected one of ${[...OPTION_KEYS, ...extra].join(', ')})`,
-      );
-    }
-  }
-
+  // Definitions given in `lists` are built (files read) by createIpLists, whose problems are
+  // reported together with the spec's.
   let lists: IpLists | undefined;
   let ownsLists = false;
-  if (options.lists !== undefined) {
-    if (isIpLists(options.lists)) {
-      lists = options.lists;
-    } else {
-      try {
-        lists = createIpLists(options.lists, { path: joinPath(path, 'lists') });
+  const given = (input as { lists?: unknown } | null | undefined)?.lists;
+  let o;
+  try {
+    o = parseOptions(accessSpec, input, path, () => {
+      if (isIpLists(given)) lists = given;
+      else if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
+        lists = createIpLists(given as IpListDefinitions, { path: joinPath(path, 'lists') });
         ownsLists = true;
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        for (const issue of error.issues) issues.add(issue.path, issue.message, issue.code);
       }
-    }
-  }
-
-  const allow = compileSide('allow', options.allow, path, lists, issues);
-  const deny = compileSide('deny', options.deny, path, lists, issues);
-
-  const countries = options.countries;
-  let denyCountries = new Map<string, AccessDecision>();
-  let allowCountries = new Map<string, AccessDecision>();
-  if (countries !== undefined) {
-    const at = joinPath(path, 'countries');
-    if (countries === null || typeof countries !== 'object' || Array.isArray(countries)) {
-      issues.add(at, 'expected { allow?: [...], deny?: [...] }');
-    } else {
-      for (const key of Object.keys(countries)) {
-        if (key !== 'allow' && key !== 'deny')
-          issues.add(joinPath(at, key), 'unknown option (expected allow, deny)');
-      }
-      denyCountries = compileCountries(countries.deny, joinPath(at, 'deny'), issues, false, 'country-deny');
-      allowCountries = compileCountries(
-        countries.allow,
-        joinPath(at, 'allow'),
-        issues,
-        true,
-        'country-allow',
-      );
-      for (const code of allowCountries.keys()) {
-        if (denyCountries.has(code)) {
-          issues.add(
-            joinPath(at, 'allow'),
-            `country ${code} is both allowed and denied (deny would always win)`,
-          );
-        }
-      }
-    }
-  }
-
-  const exempt = compileExemptPaths(options.exempt, joinPath(path, 'exempt'), issues);
-  const enumOption = <T extends string>(key: string, value: unknown, allowed: readonly T[], dflt: T): T => {
-    if (value === undefined) return dflt;
-    if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-    issues.add(
-      joinPath(path, key),
-      `expected ${allowed.map((a) => `"${a}"`).join(' or ')} (got ${JSON.stringify(value)})`,
-    );
-    return dflt;
-  };
-  const undeterminable = enumOption(
-    'undeterminable',
-    options.undeterminable,
-    ['deny', 'allow'] as const,
-    'deny',
-  );
-  const unknownCountry = enumOption(
-    'unknownCountry',
-    options.unknownCountry,
-    ['deny', 'allow'] as const,
-    'deny',
-  );
-  const boolOption = (key: string, value: unknown): boolean => {
-    if (value === undefined) return false;
-    if (typeof value === 'boolean') return value;
-    issues.add(joinPath(path, key), `expected true or false (got ${JSON.stringify(value)})`);
-    return false;
-  };
-  const exposeIp = boolOption('exposeIp', options.exposeIp);
-  const exposeReason = boolOption('exposeReason', options.exposeReason);
-  let problemType = 'about:blank';
-  if (options.problemType !== undefined) {
-    if (typeof options.problemType === 'string' && options.problemType !== '')
-      problemType = options.problemType;
-    else issues.add(joinPath(path, 'problemType'), 'expected a URI reference string');
-  }
-
-  if (!issues.ok) {
+    });
+  } catch (error) {
     if (ownsLists) lists?.close();
-    throw new ConfigError(issues.issues);
+    throw error;
   }
+  const countries = o.countries;
   return new Policy(
-    exempt,
-    deny,
-    allow,
-    denyCountries,
-    allowCountries,
-    undeterminable,
-    unknownCountry,
-    exposeIp,
-    exposeReason,
-    problemType,
+    compileExemptPaths(o.exempt, joinPath(path, 'exempt'), new IssueCollector()),
+    compileSide('deny', o.deny ?? [], lists),
+    compileSide('allow', o.allow ?? [], lists),
+    compileCountries(countries?.deny, false, 'country-deny'),
+    compileCountries(countries?.allow, true, 'country-allow'),
+    o.undeterminable as UndeterminablePolicy,
+    o.unknownCountry as 'deny' | 'allow',
+    o.exposeIp as boolean,
+    o.exposeReason as boolean,
+    o.problemType as string,
     lists,
     ownsLists,
   );

@@ -16,58 +16,13 @@
  * anonymiser returns `undefined` for it, so garbage cannot smuggle an address out.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { IssueCollector, joinPath } from '../errors.js';
+import { ConfigError, joinPath } from '../errors.js';
+import { checkOptions, parseOptions } from '../spec/spec.js';
+import { anonymizerSpec, hmacKeysSpec } from '../log/anonymize-spec.js';
 import { IPV4, NOT_IP, PARSE_PORT, formatIpv4, formatIpv6, parseIpInto } from './ip.js';
 
-/** How addresses are written to logs, metrics, top-clients and problem bodies. */
-export type AnonymizeMode = 'none' | 'truncate' | 'hmac' | 'drop';
-
-/** A named HMAC key. */
-export interface HmacKey {
-  /**
-   * Short identifier written into every pseudonym (`hmac:<id>:...`), so a line tells which key
-   * made it. Letters, digits, `_` and `-`, 1 to 32 characters.
-   */
-  id: string;
-  /** The secret: at least 16 bytes (32 random bytes recommended). Never logged. */
-  secret: string | Uint8Array;
-}
-
-/** Options of {@link createAnonymizer} (policy file: `log.anonymize`, `log.hmacKeys`, ...). */
-export interface AnonymizeOptions {
-  /**
-   * How addresses appear in every output.
-   * @default 'none'
-   */
-  anonymize?: AnonymizeMode;
-  /**
-   * The HMAC key for `anonymize: 'hmac'`. A bare secret gets the id `k` + the first 8 hex digits of
-   * its SHA-256, so the id changes when the secret does. Use `hmacKeys` to rotate.
-   */
-  hmacKey?: string | Uint8Array | HmacKey;
-  /**
-   * Keys for rotation, current first. Output always uses the first; the others only serve
-   * {@link Anonymizer.pseudonyms}, which finds a client's lines written under older keys.
-   */
-  hmacKeys?: readonly HmacKey[];
-  /**
-   * Hex digits of the HMAC kept in the pseudonym (8 to 64). 16 digits (64 bits) make collisions
-   * negligible for any realistic number of clients.
-   * @default 16
-   */
-  hmacLength?: number;
-  /**
-   * Prefix lengths kept by `truncate`. The defaults follow Google Analytics' IP anonymisation.
-   * @default { v4: 24, v6: 48 }
-   */
-  truncate?: { v4?: number; v6?: number };
-  /**
-   * Pseudonyms remembered per key (HMAC costs a few microseconds; a flood of one address should not
-   * pay it per request). The cache is cleared when full.
-   * @default 4096
-   */
-  cacheSize?: number;
-}
+export type { AnonymizeMode, AnonymizeOptions, HmacKey } from '../log/anonymize-spec.js';
+import type { AnonymizeMode, AnonymizeOptions, HmacKey } from '../log/anonymize-spec.js';
 
 /** Replaces an address with its anonymised form (or `undefined` under `drop` or for non-IPs). */
 export interface Anonymizer {
@@ -100,8 +55,6 @@ export interface Anonymizer {
   setKeys(keys: readonly HmacKey[]): void;
 }
 
-const MODES: readonly AnonymizeMode[] = ['none', 'truncate', 'hmac', 'drop'];
-const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 /** What `text()` writes for an address under `drop`. */
 export const REDACTED = '<redacted>';
 
@@ -116,52 +69,14 @@ function secretBytes(secret: string | Uint8Array): Buffer {
   return typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
 }
 
-function validateKeys(
-  keys: readonly (HmacKey | string | Uint8Array)[],
-  path: string,
-  issues: IssueCollector,
-): CompiledKey[] {
-  const out: CompiledKey[] = [];
-  const seen = new Set<string>();
-  keys.forEach((k, i) => {
-    const p = joinPath(path, i);
-    let id: string;
-    let secret: string | Uint8Array;
-    if (typeof k === 'string' || k instanceof Uint8Array) {
-      secret = k;
-      id = 'k' + createHash('sha256').update(secretBytes(k)).digest('hex').slice(0, 8);
-    } else if (k !== null && typeof k === 'object') {
-      id = k.id;
-      secret = k.secret;
-      if (typeof id !== 'string' || !KEY_ID.test(id)) {
-        issues.add(joinPath(p, 'id'), 'expected 1 to 32 letters, digits, "_" or "-"', 'ERR_REALIP_HMAC_KEY');
-        return;
-      }
-    } else {
-      issues.add(p, 'expected { id, secret } or a secret string', 'ERR_REALIP_HMAC_KEY');
-      return;
-    }
-    if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
-      issues.add(joinPath(p, 'secret'), 'expected a string or bytes', 'ERR_REALIP_HMAC_KEY');
-      return;
-    }
-    const bytes = secretBytes(secret);
-    if (bytes.length < 16) {
-      issues.add(
-        joinPath(p, 'secret'),
-        `too short (${bytes.length} bytes; use at least 16, ideally 32 random bytes)`,
-        'ERR_REALIP_HMAC_KEY',
-      );
-      return;
-    }
-    if (seen.has(id)) {
-      issues.add(joinPath(p, 'id'), `duplicate key id "${id}"`, 'ERR_REALIP_HMAC_KEY');
-      return;
-    }
-    seen.add(id);
-    out.push({ id, secret: bytes, prefix: `hmac:${id}:`, cache: new Map() });
+/** Compiles keys the spec has validated (ids, secret lengths, unique ids). */
+function compileKeys(keys: readonly (HmacKey | string | Uint8Array)[]): CompiledKey[] {
+  return keys.map((k) => {
+    const bare = typeof k === 'string' || k instanceof Uint8Array;
+    const secret = secretBytes(bare ? k : k.secret);
+    const id = bare ? 'k' + createHash('sha256').update(secret).digest('hex').slice(0, 8) : k.id;
+    return { id, secret, prefix: `hmac:${id}:`, cache: new Map() };
   });
-  return out;
 }
 
 function isIpChar(c: number): boolean {
@@ -182,51 +97,16 @@ function isWordChar(c: number): boolean {
  * (paths under `pathPrefix`, e.g. `log.hmacKeys[0].secret`).
  */
 export function createAnonymizer(options: AnonymizeOptions = {}, pathPrefix = ''): Anonymizer {
-  const issues = new IssueCollector();
-  const mode = options.anonymize ?? 'none';
-  if (!MODES.includes(mode)) {
-    issues.add(joinPath(pathPrefix, 'anonymize'), `expected one of ${MODES.join(', ')}`, 'ERR_REALIP_CONFIG');
-  }
-  const hmacLength = options.hmacLength ?? 16;
-  if (!Number.isInteger(hmacLength) || hmacLength < 8 || hmacLength > 64) {
-    issues.add(joinPath(pathPrefix, 'hmacLength'), 'expected an integer from 8 to 64');
-  }
-  const v4Bits = options.truncate?.v4 ?? 24;
-  const v6Bits = options.truncate?.v6 ?? 48;
-  if (!Number.isInteger(v4Bits) || v4Bits < 0 || v4Bits > 32) {
-    issues.add(joinPath(pathPrefix, 'truncate.v4'), 'expected an integer from 0 to 32');
-  }
-  if (!Number.isInteger(v6Bits) || v6Bits < 0 || v6Bits > 128) {
-    issues.add(joinPath(pathPrefix, 'truncate.v6'), 'expected an integer from 0 to 128');
-  }
-  const cacheSize = options.cacheSize ?? 4096;
-  if (!Number.isInteger(cacheSize) || cacheSize < 0) {
-    issues.add(joinPath(pathPrefix, 'cacheSize'), 'expected a non-negative integer');
-  }
-  let keys: CompiledKey[] = [];
-  if (options.hmacKey !== undefined && options.hmacKeys !== undefined) {
-    issues.add(joinPath(pathPrefix, 'hmacKey'), 'give hmacKey or hmacKeys, not both');
-  } else if (options.hmacKeys !== undefined) {
-    if (!Array.isArray(options.hmacKeys) || options.hmacKeys.length === 0) {
-      issues.add(
-        joinPath(pathPrefix, 'hmacKeys'),
-        'expected a non-empty array of { id, secret }',
-        'ERR_REALIP_HMAC_KEY',
-      );
-    } else {
-      keys = validateKeys(options.hmacKeys, joinPath(pathPrefix, 'hmacKeys'), issues);
-    }
-  } else if (options.hmacKey !== undefined) {
-    keys = validateKeys([options.hmacKey], joinPath(pathPrefix, 'hmacKey'), issues);
-  }
-  if (mode === 'hmac' && options.hmacKey === undefined && options.hmacKeys === undefined) {
-    issues.add(
-      joinPath(pathPrefix, 'hmacKey'),
-      'anonymize: "hmac" needs a secret key (hmacKey or hmacKeys); an unkeyed hash of an IPv4 address is reversible',
-      'ERR_REALIP_HMAC_KEY',
-    );
-  }
-  issues.throwIfAny();
+  const o = parseOptions(anonymizerSpec, options, pathPrefix);
+  const mode = o.anonymize as AnonymizeMode;
+  const hmacLength = o.hmacLength as number;
+  const v4Bits = o.truncate?.v4 ?? 24;
+  const v6Bits = o.truncate?.v6 ?? 48;
+  const cacheSize = o.cacheSize as number;
+  let keys = compileKeys(
+    (o.hmacKeys as HmacKey[] | undefined) ??
+      (o.hmacKey !== undefined ? [o.hmacKey as HmacKey | string | Uint8Array] : []),
+  );
 
   const words = new Uint32Array(4);
   const v4Mask = v4Bits === 0 ? 0 : (0xffffffff << (32 - v4Bits)) >>> 0;
@@ -370,17 +250,9 @@ export function createAnonymizer(options: AnonymizeOptions = {}, pathPrefix = ''
   }
 
   function setKeys(next: readonly HmacKey[]): void {
-    const collector = new IssueCollector();
-    if (!Array.isArray(next) || next.length === 0) {
-      collector.add(
-        joinPath(pathPrefix, 'hmacKeys'),
-        'expected a non-empty array of { id, secret }',
-        'ERR_REALIP_HMAC_KEY',
-      );
-    }
-    const compiled = collector.ok ? validateKeys(next, joinPath(pathPrefix, 'hmacKeys'), collector) : [];
-    collector.throwIfAny();
-    keys = compiled;
+    const issues = checkOptions(hmacKeysSpec, { hmacKeys: next }, pathPrefix);
+    if (issues.length > 0) throw new ConfigError(issues);
+    keys = compileKeys(next);
     state.keyId = mode === 'hmac' ? keys[0]!.id : undefined;
   }
 
@@ -406,8 +278,16 @@ export function toAnonymizer(
 ): Anonymizer {
   if (value === undefined) return NO_ANONYMIZATION;
   if (typeof value === 'function') return value;
-  if (typeof value === 'string') return createAnonymizer({ anonymize: value }, path);
-  return createAnonymizer(value, path);
+  if (typeof value !== 'string') return createAnonymizer(value, path);
+  try {
+    return createAnonymizer({ anonymize: value }, path);
+  } catch (error) {
+    // A bare mode is the option itself: its problems (an unknown mode, `hmac` without a key) are
+    // reported at `path`, not at `path.anonymize`.
+    if (!(error instanceof ConfigError)) throw error;
+    const own = joinPath(path, 'anonymize');
+    throw new ConfigError(error.issues.map((i) => (i.path === own ? { ...i, path } : i)));
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import { joinPath } from '../errors.js';
 import { parseOptions } from '../spec/spec.js';
 import { heavyHittersSpec } from '../metrics/spec.js';
 import { IPV4, NOT_IP, formatIpv4, formatIpv6, parseIpInto } from './ip.js';
-import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from './anonymize.js';
+import type { AnonymizeMode } from './anonymize.js';
 import { toAnonymizer } from './anonymize.js';
 
 class Bucket {
@@ -256,7 +256,6 @@ export function createHeavyHitters(options: HeavyHittersOptions = {}, pathPrefix
   const windowMs = o.windowMs as number;
   const now = o.now ?? Date.now;
   const anon = toAnonymizer(options.anonymize, joinPath(pathPrefix, 'anonymize'));
-
 
   let current = new SpaceSaving<string | number>(capacity);
   let spare = new SpaceSaving<string | number>(capacity);

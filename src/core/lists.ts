@@ -11,37 +11,24 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { ConfigError, IssueCollector, joinPath } from '../errors.js';
+import { ConfigError, IssueCollector } from '../errors.js';
+import { isValidListDefinition, ipListsOptionsSpec, listsSpec } from '../access/spec.js';
+import { isIpLists, LIST_NAME } from '../spec/common.js';
+import { parsePath, pathToString } from '../spec/paths.js';
+import { checkOptions } from '../spec/spec.js';
 import type { IpLists, IpLookup } from '../types.js';
 import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from './cidr.js';
 import type { IpKind } from './ip.js';
 import { watchFileContent, type FileWatcher } from './watch.js';
 
-/** A list read from a file: one IP, CIDR or named range a line; `#` starts a comment. */
-export interface IpListFile {
-  /** Path of the list file (relative paths resolve against the working directory). */
-  file: string;
-  /**
-   * Reload the file when it changes.
-   * @default true
-   */
-  watch?: boolean;
-  /**
-   * Accept a file with no rules. Off by default because a truncated or half-written file looks
-   * exactly like an empty one, and an empty deny list silently lets everyone in.
-   * @default false
-   */
-  allowEmpty?: boolean;
-}
-
-/** An inline list: the rules themselves, or `{ rules }`. */
-export type IpListInline = readonly IpRule[] | { rules: readonly IpRule[] };
-
-/** One list definition. */
-export type IpListDefinition = IpListInline | IpListFile;
-
-/** Named list definitions: `{ partners: ['203.0.113.0/24'], blocked: { file: '/etc/realip/blocked.txt' } }`. */
-export type IpListDefinitions = Readonly<Record<string, IpListDefinition>>;
+export type {
+  IpListDefinition,
+  IpListDefinitions,
+  IpListFile,
+  IpListInline,
+  IpListsOptions,
+} from '../access/spec.js';
+import type { IpListDefinition, IpListDefinitions, IpListFile, IpListsOptions } from '../access/spec.js';
 
 /** Why a reload of a file-backed list was rejected. */
 export interface IpListReloadError {
@@ -61,32 +48,6 @@ export interface IpListReloadEvent {
   readonly rules: number;
   /** Number of disjoint address ranges after merging. */
   readonly ranges: number;
-}
-
-/** Options of {@link createIpLists}. */
-export interface IpListsOptions {
-  /**
-   * Called when a file-backed list could not be reloaded; the previous version stays in use.
-   * @default a process warning `WRN_REALIP_LIST_RELOAD_FAILED`, once per list until it reloads again
-   */
-  onReloadError?: (event: IpListReloadError) => void;
-  /** Called after a file-backed list was reloaded and swapped in. */
-  onReload?: (event: IpListReloadEvent) => void;
-  /**
-   * Backstop poll interval for file-backed lists, in ms (directory events trigger reloads sooner).
-   * @default 2000
-   */
-  pollMs?: number;
-  /**
-   * Coalesces bursts of file events (a ConfigMap swap is several), in ms.
-   * @default 100
-   */
-  debounceMs?: number;
-  /**
-   * Option path used in configuration errors (`lists.partners.file: line 3: ...`).
-   * @default 'lists'
-   */
-  path?: string;
 }
 
 /** Per-list counters and facts, from {@link ManagedIpLists.stats}. */
@@ -118,8 +79,6 @@ export interface ManagedIpLists extends IpLists {
   /** Re-reads file-backed lists now (all, or the named one); resolves when done. */
   reload(name?: string): Promise<void>;
 }
-
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 /** Parsed list file: the rules and the line each came from. */
 interface ParsedFile {
@@ -238,54 +197,41 @@ function isFileDef(def: IpListDefinition): def is IpListFile {
  * app.use(ipFilter({ lists, deny: [{ list: 'blocked' }] }));
  */
 export function createIpLists(definitions: IpListDefinitions, options: IpListsOptions = {}): ManagedIpLists {
-  const path = options.path ?? 'lists';
+  const path = typeof options?.path === 'string' ? options.path : 'lists';
+  // Names, shapes and inline rules are checked by the spec; files are read below, so a broken
+  // file is reported together with every other problem.
   const issues = new IssueCollector();
+  for (const issue of [
+    ...checkOptions(ipListsOptionsSpec, options ?? {}, ''),
+    ...checkOptions(listsSpec, definitions, path),
+  ]) {
+    issues.add(issue.path, issue.message, issue.code);
+  }
   const lists = new Map<string, LiveList>();
   if (definitions === null || typeof definitions !== 'object' || Array.isArray(definitions)) {
-    issues.add(path, 'expected an object mapping list names to rules or { file }');
     issues.throwIfAny();
   }
+  const base = parsePath(path);
   for (const name of Object.keys(definitions)) {
-    const at = joinPath(path, name);
     const def = definitions[name]!;
-    if (!NAME_RE.test(name)) {
-      issues.add(at, `invalid list name ${JSON.stringify(name)} (letters, digits, "_", ".", ":" and "-")`);
-      continue;
-    }
+    if (!LIST_NAME.test(name)) continue;
     if (isFileDef(def)) {
-      const known = new Set(['file', 'watch', 'allowEmpty']);
-      for (const key of Object.keys(def)) {
-        if (!known.has(key))
-          issues.add(joinPath(at, key), `unknown option (expected file, watch, allowEmpty)`);
-      }
-      if (typeof def.file !== 'string' || def.file === '') {
-        issues.add(joinPath(at, 'file'), 'expected a file path');
-        continue;
-      }
-      if (def.watch !== undefined && typeof def.watch !== 'boolean') {
-        issues.add(joinPath(at, 'watch'), 'expected a boolean');
-      }
-      if (def.allowEmpty !== undefined && typeof def.allowEmpty !== 'boolean') {
-        issues.add(joinPath(at, 'allowEmpty'), 'expected a boolean');
-      }
+      if (typeof def.file !== 'string' || def.file === '') continue;
+      const at = pathToString([...base, name, 'file']);
       const file = resolvePath(def.file);
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
       } catch (error) {
-        issues.add(
-          joinPath(at, 'file'),
-          `cannot read ${file}: ${(error as Error).message}`,
-          'ERR_REALIP_LIST_FILE',
-        );
+        issues.add(at, `cannot read ${file}: ${(error as Error).message}`, 'ERR_REALIP_LIST_FILE');
         continue;
       }
       const compiled = compileListText(text, { allowEmpty: def.allowEmpty === true });
       if ('problems' in compiled) {
-        for (const p of compiled.problems)
-          issues.add(joinPath(at, 'file'), `${file}: ${p}`, 'ERR_REALIP_LIST_FILE');
+        for (const p of compiled.problems) issues.add(at, `${file}: ${p}`, 'ERR_REALIP_LIST_FILE');
         continue;
       }
+      if (!issues.ok) continue; // nothing is built when anything is wrong
       const list = new LiveList(name, file, compiled.matcher, compiled.rules);
       lists.set(name, list);
       const allowEmpty = def.allowEmpty === true;
@@ -326,12 +272,9 @@ export function createIpLists(definitions: IpListDefinitions, options: IpListsOp
       }
       continue;
     }
-    const rules = Array.isArray(def) ? def : (def as { rules?: unknown } | null)?.rules;
-    if (!Array.isArray(rules)) {
-      issues.add(at, 'expected an array of rules, { rules: [...] } or { file: "/path" }');
-      continue;
-    }
-    const ranges = compileRanges(rules as IpRule[], Array.isArray(def) ? at : joinPath(at, 'rules'), issues);
+    if (!isValidListDefinition(def)) continue; // reported by the spec
+    const rules = Array.isArray(def) ? def : (def as { rules: readonly IpRule[] }).rules;
+    const ranges = compileRanges(rules, '', new IssueCollector());
     lists.set(name, new LiveList(name, undefined, matcherFromRanges(ranges), rules.length));
   }
   if (!issues.ok) {
@@ -389,11 +332,4 @@ async function manualReload(list: LiveList): Promise<void> {
 }
 
 /** True when `value` looks like an {@link IpLists} instance rather than definitions. */
-export function isIpLists(value: unknown): value is IpLists {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as IpLists).get === 'function' &&
-    typeof (value as IpLists).names === 'function'
-  );
-}
+export { isIpLists };

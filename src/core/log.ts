@@ -15,15 +15,19 @@
  *
  * Imports no logger library: the core entry stays free of pino.
  */
-import { IssueCollector, joinPath, ConfigError } from '../errors.js';
-import type { ConfigIssue } from '../errors.js';
+import { IssueCollector, joinPath } from '../errors.js';
 import type { GeoInfo, RealipContext, Resolution } from '../types.js';
+import { parseOptions } from '../spec/spec.js';
+import { accessLogSpec } from '../log/spec.js';
+import type { AccessLogLevel, AccessLogOptions, FieldStyle } from '../log/spec.js';
+import type { AnonymizeMode, HmacKey } from '../log/anonymize-spec.js';
 import { compileExemptPaths } from './paths.js';
-import type { PathExemption } from './paths.js';
 import { canonicalIp } from './ip.js';
-import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from './anonymize.js';
+import type { Anonymizer } from './anonymize.js';
 import { createAnonymizer, REDACTED } from './anonymize.js';
-import type { HeavyHitters } from './heavy-hitters.js';
+
+export { SENSITIVE_HEADERS } from '../log/spec.js';
+export type { AccessLogOptions, AccessLogLevel, FieldStyle, SuppressOptions } from '../log/spec.js';
 
 /** What realip needs from a logger: pino, Fastify's `request.log` and most others fit. */
 export interface LoggerLike {
@@ -34,37 +38,8 @@ export interface LoggerLike {
   isLevelEnabled?(level: string): boolean;
 }
 
-/** Which naming convention the event's fields follow. */
-export type FieldStyle = 'otel' | 'ecs' | 'both';
-
-/** Log levels the access log can write at. */
-export type AccessLogLevel = 'info' | 'warn' | 'error';
-
 /** What realip's stages did to the request. */
 export type PolicyDecision = 'allowed' | 'denied' | 'limited';
-
-/** Header names never logged unless `allowSensitiveHeaders` is set: credentials and address carriers. */
-export const SENSITIVE_HEADERS: readonly string[] = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'x-auth-token',
-  'x-csrf-token',
-  'x-xsrf-token',
-  'x-amz-security-token',
-  'x-forwarded-for',
-  'forwarded',
-  'x-real-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'fastly-client-ip',
-  'x-azure-clientip',
-  'x-envoy-external-address',
-];
 
 /** Headers whose values carry addresses: anonymised with `anonymizer.text()` when logged. */
 const ADDRESS_HEADERS = new Set([
@@ -80,127 +55,6 @@ const ADDRESS_HEADERS = new Set([
   'x-envoy-external-address',
   'via',
 ]);
-
-/** Flood suppression for repeated denials. */
-export interface SuppressOptions {
-  /**
-   * Window per client: the first suppressed-status response in a window is logged, the rest counted.
-   * @default 60000
-   */
-  windowMs?: number;
-  /**
-   * Clients tracked at once; beyond this, new clients share one overflow entry, so memory stays
-   * bounded under a distributed flood.
-   * @default 10000
-   */
-  maxKeys?: number;
-  /**
-   * Response statuses subject to suppression.
-   * @default [403, 429]
-   */
-  statuses?: readonly number[];
-}
-
-/** Options of {@link createAccessLog} (policy file: `log`). */
-export interface AccessLogOptions extends Omit<AnonymizeOptions, 'anonymize'> {
-  /**
-   * Field naming: OpenTelemetry, ECS, or both in one line.
-   * @default 'otel'
-   */
-  fieldStyle?: FieldStyle;
-  /**
-   * How addresses appear (`none`, `truncate`, `hmac`, `drop`), or a shared anonymiser so logs,
-   * metrics and top-clients agree. See docs/logging.md.
-   * @default 'none'
-   */
-  anonymize?: AnonymizeMode | Anonymizer;
-  /**
-   * The log message of request lines.
-   * @default 'request completed'
-   */
-  message?: string;
-  /**
-   * Level per outcome.
-   * @default { allowed: 'info', denied: 'warn', limited: 'warn', serverError: 'error' }
-   */
-  levels?: {
-    allowed?: AccessLogLevel;
-    denied?: AccessLogLevel;
-    limited?: AccessLogLevel;
-    serverError?: AccessLogLevel;
-  };
-  /**
-   * Flood suppression of repeated 403/429 lines per client, or `false` to log every line (a flood
-   * then floods the log pipeline).
-   * @default { windowMs: 60000, maxKeys: 10000, statuses: [403, 429] }
-   */
-  suppress?: SuppressOptions | false;
-  /**
-   * Request headers to log, lower-case (e.g. `['user-agent']`), as `http.request.header.<name>`.
-   * @default [] (no headers: they carry credentials and addresses)
-   */
-  headers?: readonly string[];
-  /**
-   * Allows names from {@link SENSITIVE_HEADERS} in `headers`. Address-carrying headers are still
-   * anonymised; credentials are written as sent, so think twice.
-   * @default false
-   */
-  allowSensitiveHeaders?: boolean;
-  /**
-   * Log the resolved chain (`realip.chain`, anonymised): useful while setting up trusted proxies.
-   * @default false
-   */
-  chain?: boolean;
-  /**
-   * Add the resolver's step-by-step explanation (`realip.explain`, every address anonymised) to
-   * denied/limited lines, to every line, or never.
-   * @default 'never'
-   */
-  explain?: 'never' | 'denied' | 'always';
-  /**
-   * How much an ordinary line carries. `'lean'`: allowed requests with a complete resolution get the
-   * core fields (client, peer, method, route, path, status, duration, geo, source, decision); the
-   * details (`realip.trusted_hops`, `.header`, `.reason`, `.complete`, the rule, the tier and the
-   * limiter's numbers, the peer port) are added on the lines they explain: denied, limited,
-   * incomplete resolutions, and lines with `chain` or `explain`. `'full'`: every line carries
-   * everything. Every field costs serialisation time on every request, and counting trusted hops
-   * needs the resolver's chain, which realip's resolver builds lazily (about a second resolve).
-   * @default 'lean'
-   */
-  detail?: 'lean' | 'full';
-  /**
-   * Log GeoIP latitude/longitude. Off by default: coordinates pinpoint more than a country.
-   * @default false
-   */
-  geoLocation?: boolean;
-  /**
-   * Log `url.path` (the path without the query string; the query is never logged).
-   * @default true
-   */
-  path?: boolean;
-  /**
-   * Fields to leave out of request lines, by the names the chosen `fieldStyle` writes (e.g.
-   * `['network.peer.address', 'url.path']`). Every field costs serialisation and bytes on every
-   * request; drop the ones nobody reads. `suppressed` cannot be omitted.
-   * @default []
-   */
-  omit?: readonly string[];
-  /**
-   * A request header whose value is logged as `http.request.id` (e.g. `x-request-id`). Fastify lines
-   * already carry `reqId`.
-   */
-  requestIdHeader?: string;
-  /**
-   * Paths not logged (`/healthz`, prefixes ending in `/`); see `compileExemptPaths`.
-   * @default []
-   */
-  exempt?: readonly string[];
-  /**
-   * A top-clients sketch to feed with each request's client address; each completed window is
-   * logged once (`realip.top_clients`). Feed a sketch from one stage only (this or metrics).
-   */
-  topClients?: HeavyHitters;
-}
 
 /** Plain per-request values the adapters hand to the builder (reused; never retained). */
 export class AccessLogInput {
@@ -225,12 +79,15 @@ export type AccessLogEvent = Record<string, unknown>;
 
 /** The compiled access log. */
 export interface AccessLog {
-  /** Builds the event and writes it (or counts it as suppressed). Never throws on request data. */
-  write(input: AccessLogInput, logger: LoggerLike, rootLogger?: LoggerLike): void;
+  /**
+   * Builds the event and writes it (or counts it as suppressed) to `logger`, by default the
+   * `logger` option (without either, nothing is written). Never throws on request data.
+   */
+  write(input: AccessLogInput, logger?: LoggerLike, rootLogger?: LoggerLike): void;
   /** Builds the event only (no suppression, no writing). */
   build(input: AccessLogInput): AccessLogEvent;
-  /** Writes pending suppression counts (call at shutdown). */
-  flush(logger: LoggerLike): void;
+  /** Writes pending suppression counts (call at shutdown) to `logger`, by default the `logger` option. */
+  flush(logger?: LoggerLike): void;
   /**
    * Whether lines read `input.headers` (the `headers` or `requestIdHeader` options). When false,
    * adapters leave it unset: Node builds `req.headers` from the raw header list on first access,
@@ -240,11 +97,6 @@ export interface AccessLog {
   readonly anonymizer: Anonymizer;
   readonly options: Readonly<{ fieldStyle: FieldStyle; message: string }>;
 }
-
-const STYLES: readonly FieldStyle[] = ['otel', 'ecs', 'both'];
-const LEVELS: readonly AccessLogLevel[] = ['info', 'warn', 'error'];
-const EXPLAIN: readonly string[] = ['never', 'denied', 'always'];
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
 class SuppressState {
   until: number;
@@ -298,151 +150,65 @@ export function anonymizedExplain(r: Resolution, anonymize: Anonymizer): string 
   return anonymize.text(text);
 }
 
-function collectInto(issues: IssueCollector, fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError)
-      for (const i of err.issues as ConfigIssue[]) issues.add(i.path, i.message, i.code);
-    else throw err;
-  }
-}
-
 /**
  * Compiles the access log. Validates every option and throws one `ConfigError` listing all
  * problems (paths under `pathPrefix`, e.g. `log.headers[1]`).
  */
 export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = ''): AccessLog {
-  const issues = new IssueCollector();
-  const p = (k: string) => joinPath(pathPrefix, k);
-  const fieldStyle = options.fieldStyle ?? 'otel';
-  if (!STYLES.includes(fieldStyle)) issues.add(p('fieldStyle'), `expected one of ${STYLES.join(', ')}`);
-  const message = options.message ?? 'request completed';
-  if (typeof message !== 'string') issues.add(p('message'), 'expected a string');
-  const lv = options.levels ?? {};
+  const o = parseOptions(accessLogSpec, options, pathPrefix);
+  const fieldStyle = o.fieldStyle as FieldStyle;
+  const message = o.message as string;
+  const lv = o.levels ?? {};
   const levels = {
     allowed: lv.allowed ?? 'info',
     denied: lv.denied ?? 'warn',
     limited: lv.limited ?? 'warn',
     serverError: lv.serverError ?? 'error',
   };
-  for (const [k, v] of Object.entries(levels)) {
-    if (!LEVELS.includes(v)) issues.add(p(`levels.${k}`), `expected one of ${LEVELS.join(', ')}`);
-  }
-  const detail = options.detail ?? 'lean';
-  if (detail !== 'lean' && detail !== 'full') issues.add(p('detail'), 'expected "lean" or "full"');
-  const full = detail === 'full';
-  const explainMode = options.explain ?? 'never';
-  if (!EXPLAIN.includes(explainMode)) issues.add(p('explain'), `expected one of ${EXPLAIN.join(', ')}`);
+  const full = o.detail === 'full';
+  const explainMode = o.explain as 'never' | 'denied' | 'always';
+  const suppressOn = o.suppress !== false;
+  const s = o.suppress === false ? {} : (o.suppress ?? {});
+  const suppressWindow = s.windowMs ?? 60_000;
+  const maxKeys = s.maxKeys ?? 10_000;
+  const suppressStatuses: readonly number[] = s.statuses ?? [403, 429];
+  // Header names are case-insensitive; Node's `req.headers` keys are lower case.
+  const headerNames = (o.headers as string[]).map((h) => h.toLowerCase());
+  const headerKeys = headerNames.map((h) => 'http.request.header.' + h);
+  const headerIsAddress = headerNames.map((h) => ADDRESS_HEADERS.has(h));
+  const requestIdHeader = o.requestIdHeader?.toLowerCase();
+  const exempt = compileExemptPaths(
+    o.exempt as string[],
+    joinPath(pathPrefix, 'exempt'),
+    new IssueCollector(),
+  );
+  const anonymizeOption = o.anonymize as AnonymizeMode | Anonymizer;
+  const anonymize =
+    typeof anonymizeOption === 'function'
+      ? anonymizeOption
+      : createAnonymizer(
+          {
+            anonymize: anonymizeOption,
+            hmacLength: o.hmacLength,
+            truncate: o.truncate,
+            cacheSize: o.cacheSize,
+            ...(o.hmacKey !== undefined ? { hmacKey: o.hmacKey as HmacKey } : {}),
+            ...(o.hmacKeys !== undefined ? { hmacKeys: o.hmacKeys as HmacKey[] } : {}),
+          },
+          pathPrefix,
+        );
+  const topClients = o.topClients;
+  const defaultLogger = o.logger;
+  const omitted = (o.omit as string[]).slice();
 
-  let suppressWindow = 60_000;
-  let maxKeys = 10_000;
-  let suppressStatuses: readonly number[] = [403, 429];
-  const suppressOn = options.suppress !== false;
-  if (options.suppress !== undefined && options.suppress !== false) {
-    const s = options.suppress;
-    if (s === null || typeof s !== 'object')
-      issues.add(p('suppress'), 'expected { windowMs, maxKeys, statuses } or false');
-    else {
-      suppressWindow = s.windowMs ?? suppressWindow;
-      maxKeys = s.maxKeys ?? maxKeys;
-      suppressStatuses = s.statuses ?? suppressStatuses;
-      if (typeof suppressWindow !== 'number' || !(suppressWindow > 0) || !Number.isFinite(suppressWindow)) {
-        issues.add(p('suppress.windowMs'), 'expected a positive number of milliseconds');
-      }
-      if (!Number.isInteger(maxKeys) || maxKeys < 1)
-        issues.add(p('suppress.maxKeys'), 'expected a positive integer');
-      if (!Array.isArray(suppressStatuses))
-        issues.add(p('suppress.statuses'), 'expected an array of status codes');
-      else
-        suppressStatuses.forEach((st, i) => {
-          if (!Number.isInteger(st) || st < 100 || st > 599) {
-            issues.add(joinPath(p('suppress.statuses'), i), 'expected an HTTP status code (100-599)');
-          }
-        });
-    }
-  }
-
-  const headerNames: string[] = [];
-  const headerKeys: string[] = [];
-  const headerIsAddress: boolean[] = [];
-  if (options.headers !== undefined) {
-    if (!Array.isArray(options.headers)) issues.add(p('headers'), 'expected an array of header names');
-    else
-      options.headers.forEach((h, i) => {
-        const hp = joinPath(p('headers'), i);
-        if (typeof h !== 'string' || !HEADER_NAME.test(h)) {
-          issues.add(hp, 'expected a lower-case header name such as "user-agent"');
-          return;
-        }
-        if (SENSITIVE_HEADERS.includes(h) && options.allowSensitiveHeaders !== true) {
-          issues.add(
-            hp,
-            `"${h}" carries credentials or client addresses and is never logged by default; set allowSensitiveHeaders: true to log it anyway`,
-            'ERR_REALIP_LOG_SENSITIVE_HEADER',
-          );
-          return;
-        }
-        headerNames.push(h);
-        headerKeys.push('http.request.header.' + h);
-        headerIsAddress.push(ADDRESS_HEADERS.has(h));
-      });
-  }
-  const requestIdHeader = options.requestIdHeader;
-  if (
-    requestIdHeader !== undefined &&
-    (typeof requestIdHeader !== 'string' || !HEADER_NAME.test(requestIdHeader))
-  ) {
-    issues.add(p('requestIdHeader'), 'expected a lower-case header name such as "x-request-id"');
-  }
-  let exempt: PathExemption = () => false;
-  collectInto(issues, () => {
-    exempt = compileExemptPaths(options.exempt, p('exempt'), issues);
-  });
-  let anon: Anonymizer | undefined;
-  const anonymizeOption = options.anonymize;
-  if (typeof anonymizeOption === 'function') anon = anonymizeOption;
-  else
-    collectInto(issues, () => {
-      anon = createAnonymizer({ ...options, anonymize: anonymizeOption ?? 'none' }, pathPrefix);
-    });
-  const topClients = options.topClients;
-  if (
-    topClients !== undefined &&
-    (topClients === null || typeof topClients.add !== 'function' || typeof topClients.previous !== 'function')
-  ) {
-    issues.add(p('topClients'), 'expected a sketch from createHeavyHitters()');
-  }
-  // `omit` names fields of the chosen style, checked with the other options so one error lists every
-  // problem. The names come from build()'s own object literal, through a plain log of the same style
-  // and headers (the header names were checked above).
-  const omitted: string[] = [];
-  if (options.omit !== undefined && STYLES.includes(fieldStyle)) {
-    if (!Array.isArray(options.omit)) issues.add(p('omit'), 'expected an array of field names');
-    else {
-      const probe = createAccessLog({ fieldStyle, headers: headerNames, allowSensitiveHeaders: true });
-      const known = Object.keys(probe.build(new AccessLogInput())).filter((k) => k !== 'suppressed');
-      options.omit.forEach((k, i) => {
-        if (typeof k === 'string' && known.includes(k)) omitted.push(k);
-        else
-          issues.add(
-            joinPath(p('omit'), i),
-            `unknown field ${JSON.stringify(k)} for fieldStyle "${fieldStyle}"; expected one of ${known.join(', ')}`,
-          );
-      });
-    }
-  }
-  issues.throwIfAny();
-
-  const anonymize = anon!;
   const mode = anonymize.mode;
   const anonymized = mode !== 'none';
   const modeField = anonymized ? mode : undefined;
   // ECS `client.ip` and `source.ip` are IP-typed in Elasticsearch: only real addresses may go there.
   const ipTyped = mode === 'none' || mode === 'truncate';
-  const withChain = options.chain === true;
-  const withLocation = options.geoLocation === true;
-  const withPath = options.path !== false;
+  const withChain = o.chain === true;
+  const withLocation = o.geoLocation === true;
+  const withPath = o.path !== false;
   const otel = fieldStyle !== 'ecs';
   const ecs = fieldStyle !== 'otel';
   const suppressSet = new Set(suppressStatuses);
@@ -744,7 +510,12 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
     }
   }
 
-  function write(input: AccessLogInput, logger: LoggerLike, rootLogger: LoggerLike = logger): void {
+  function write(
+    input: AccessLogInput,
+    logger: LoggerLike | undefined = defaultLogger,
+    rootLogger: LoggerLike | undefined = logger,
+  ): void {
+    if (logger === undefined || rootLogger === undefined) return;
     try {
       writeUnsafe(input, logger, rootLogger);
     } catch {
@@ -810,8 +581,8 @@ export function createAccessLog(options: AccessLogOptions = {}, pathPrefix = '')
   return {
     write,
     build,
-    flush(logger: LoggerLike) {
-      if (suppressOn) sweep(Date.now(), logger, true);
+    flush(logger: LoggerLike | undefined = defaultLogger) {
+      if (suppressOn && logger !== undefined) sweep(Date.now(), logger, true);
     },
     anonymizer: anonymize,
     needsHeaders: headerNames.length > 0 || requestIdHeader !== undefined,

@@ -8,6 +8,8 @@
  * replaying the same walk with a recorder, from the header values captured at resolve time.
  */
 import { IssueCollector, joinPath } from '../errors.js';
+import { presetOf, resolverSpec } from '../resolve/spec.js';
+import { parseOptions } from '../spec/spec.js';
 import type {
   PresetName,
   RealipWarning,
@@ -18,7 +20,7 @@ import type {
   ResolverOptions,
   WarningHandler,
 } from '../types.js';
-import { compileRanges, matcherFromRanges, parseCidr, type IpMatcher, type IpRule } from './cidr.js';
+import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from './cidr.js';
 import {
   HeaderScanner,
   LIST_FORWARDED,
@@ -31,7 +33,6 @@ import {
   SINGLE_CAP,
   SINGLE_ONE,
   headerValue,
-  isHeaderName,
   readSingle,
   type HeaderInput,
   type HeaderValue,
@@ -46,7 +47,7 @@ import {
   parseV4,
   type IpKind,
 } from './ip.js';
-import { FORBIDDEN_HEADERS, PRESETS, PRESET_NAMES, type PresetSpec } from './presets.js';
+import type { PresetSpec } from './presets.js';
 import {
   WRN_AMBIGUOUS_HEADER,
   WRN_BOTH_FORWARDED_HEADERS,
@@ -65,31 +66,14 @@ const W = new Uint32Array(32);
 const SINGLE = 0;
 type Grammar = 0 | 1 | 2;
 
-/** Defaults (documented in docs/resolve.md). */
-export const DEFAULT_MAX_ENTRIES = 16;
-export const DEFAULT_MAX_HEADER_BYTES = 4096;
-const MAX_ENTRIES_LIMIT = 1024;
-const MIN_HEADER_BYTES = 64;
-const MAX_HEADER_BYTES_LIMIT = 1 << 20;
+/** Defaults (documented in docs/resolve.md; defined with the options in src/resolve/spec.ts). */
+export { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_HEADER_BYTES } from '../resolve/spec.js';
 
 /** SNAT diagnostic: a rolling minute in six 10-second buckets, judged when a bucket closes. */
 const SNAT_BUCKET_MS = 10_000;
 const SNAT_BUCKETS = 6;
 /** Fewer requests than this in a minute prove nothing either way. */
 const SNAT_MIN_REQUESTS = 20;
-
-const OPTION_KEYS: readonly string[] = [
-  'trustedProxies',
-  'header',
-  'hops',
-  'preset',
-  'maxEntries',
-  'maxHeaderBytes',
-  'allowTrustAll',
-  'nodeCidrs',
-  'onWarning',
-];
-const PRESET_KEYS: readonly string[] = ['name', 'requireHeader', 'header', 'hops'];
 
 /** The tenant check of a preset, as normalised (the secret values are not exposed). */
 export interface NormalizedRequireHeader {
@@ -912,298 +896,54 @@ interface Compiled {
   hopsWithoutTrust: boolean;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return typeof v;
-}
-
-function intOption(
-  issues: IssueCollector,
-  at: string,
-  v: unknown,
-  def: number,
-  min: number,
-  max: number,
-  code = 'ERR_REALIP_OPTION_INVALID',
-): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    issues.add(at, `expected an integer from ${min} to ${max} (got ${describe(v)})`, code);
-    return def;
-  }
-  return v;
-}
-
-function ruleList(issues: IssueCollector, at: string, v: unknown): readonly IpRule[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) {
-    issues.add(
-      at,
-      `expected an array of IPs, CIDRs or named ranges (got ${describe(v)})`,
-      'ERR_REALIP_OPTION_INVALID',
-    );
-    return [];
-  }
-  return v as readonly IpRule[];
-}
-
 function grammarOf(header: string): Grammar {
   if (header === 'x-forwarded-for') return LIST_XFF;
   if (header === 'forwarded') return LIST_FORWARDED;
   return SINGLE;
 }
 
-function validateHeaderName(issues: IssueCollector, at: string, v: unknown): string | undefined {
-  if (typeof v !== 'string' || !isHeaderName(v)) {
-    issues.add(at, `expected an HTTP header name (got ${describe(v)})`, 'ERR_REALIP_HEADER_INVALID');
-    return undefined;
-  }
-  const lower = v.toLowerCase();
-  const forbidden = Object.prototype.hasOwnProperty.call(FORBIDDEN_HEADERS, lower)
-    ? FORBIDDEN_HEADERS[lower]
-    : undefined;
-  if (forbidden !== undefined) {
-    issues.add(at, `"${v}" must not be trusted: ${forbidden}`, 'ERR_REALIP_HEADER_INVALID');
-    return undefined;
-  }
-  return lower;
-}
-
+/**
+ * Validates the options through the spec (src/resolve/spec.ts: every problem at once, paths under
+ * `path`), then compiles them. `extraKeys` are an adapter's own options, left out here.
+ */
 function compile(options: unknown, path: string, extraKeys: readonly string[]): Compiled {
-  const issues = new IssueCollector();
-  let o: Record<string, unknown> = {};
-  if (options !== undefined) {
-    if (!isPlainObject(options)) {
-      issues.add(path, `expected an options object (got ${describe(options)})`, 'ERR_REALIP_OPTION_INVALID');
-    } else {
-      o = options;
-    }
+  let input = options;
+  if (extraKeys.length > 0 && typeof options === 'object' && options !== null && !Array.isArray(options)) {
+    const rest: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(options)) if (!extraKeys.includes(k)) rest[k] = v;
+    input = rest;
   }
-  for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.includes(key) && !extraKeys.includes(key)) {
-      issues.add(
-        joinPath(path, key),
-        `unknown option (known: ${OPTION_KEYS.join(', ')})`,
-        'ERR_REALIP_OPTION_UNKNOWN',
-      );
-    }
-  }
+  const o = parseOptions(resolverSpec, input, path);
+  const userRules = o.trustedProxies as readonly IpRule[];
+  const nodeRules = o.nodeCidrs as readonly IpRule[];
+  const maxEntries = o.maxEntries as number;
+  const maxHeaderBytes = o.maxHeaderBytes as number;
 
-  const maxEntries = intOption(issues, joinPath(path, 'maxEntries'), o.maxEntries, DEFAULT_MAX_ENTRIES, 1, MAX_ENTRIES_LIMIT); // prettier-ignore
-  const maxHeaderBytes = intOption(issues, joinPath(path, 'maxHeaderBytes'), o.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES, MIN_HEADER_BYTES, MAX_HEADER_BYTES_LIMIT); // prettier-ignore
-
-  let allowTrustAll = false;
-  if (o.allowTrustAll !== undefined) {
-    if (typeof o.allowTrustAll !== 'boolean') {
-      issues.add(joinPath(path, 'allowTrustAll'), `expected a boolean (got ${describe(o.allowTrustAll)})`, 'ERR_REALIP_OPTION_INVALID'); // prettier-ignore
-    } else {
-      allowTrustAll = o.allowTrustAll;
-    }
-  }
-
-  let onWarning: WarningHandler | undefined;
-  if (o.onWarning !== undefined) {
-    if (typeof o.onWarning !== 'function') {
-      issues.add(joinPath(path, 'onWarning'), `expected a function (got ${describe(o.onWarning)})`, 'ERR_REALIP_OPTION_INVALID'); // prettier-ignore
-    } else {
-      onWarning = o.onWarning as WarningHandler;
-    }
-  }
-
-  // trustedProxies: compile, then refuse anything that trusts the whole Internet.
-  const tpPath = joinPath(path, 'trustedProxies');
-  const userRules = ruleList(issues, tpPath, o.trustedProxies);
-  const before = issues.issues.length;
-  const userRanges = compileRanges(userRules, tpPath, issues);
-  const userRulesOk = issues.issues.length === before;
-  if (!allowTrustAll) {
-    let flagged = false;
-    userRules.forEach((rule, i) => {
-      const text = typeof rule === 'string' ? rule : isPlainObject(rule) ? rule.cidr : undefined;
-      const hasExcept = isPlainObject(rule) && Array.isArray(rule.except) && rule.except.length > 0;
-      if (typeof text !== 'string' || hasExcept) return;
-      const c = parseCidr(text);
-      if (typeof c !== 'string' && c.prefix === 0) {
-        flagged = true;
-        issues.add(
-          joinPath(tpPath, i),
-          `"${text}" trusts every address, so any client could forge ${'the header'}; list your proxies, or set allowTrustAll: true if the app is unreachable except through them`,
-          'ERR_REALIP_TRUST_ALL',
-        );
-      }
-    });
-    if (!flagged && userRulesOk) {
-      const all4 =
-        userRanges.v4.length === 1 && userRanges.v4[0]![0] === 0n && userRanges.v4[0]![1] === 0xffffffffn;
-      const all6 =
-        userRanges.v6.length === 1 &&
-        userRanges.v6[0]![0] === 0n &&
-        userRanges.v6[0]![1] === (1n << 128n) - 1n;
-      if (all4 || all6) {
-        issues.add(
-          tpPath,
-          `together the rules cover every ${all4 ? 'IPv4' : 'IPv6'} address, so any client could forge the header; list your proxies, or set allowTrustAll: true`,
-          'ERR_REALIP_TRUST_ALL',
-        );
-      }
-    }
-  }
-
-  const nodeRules = ruleList(issues, joinPath(path, 'nodeCidrs'), o.nodeCidrs);
-  const nodeRanges = compileRanges(nodeRules, joinPath(path, 'nodeCidrs'), issues);
-
-  // Preset.
-  let spec: PresetSpec | undefined;
-  let header = 'x-forwarded-for';
-  let hops = 0;
+  let header = (o.header as string).toLowerCase();
+  let hops = o.hops ?? 0;
   let tenantName: string | undefined;
   let tenantValues: readonly string[] = [];
-  const pPath = joinPath(path, 'preset');
-  if (o.preset !== undefined) {
-    const p = o.preset;
-    const pObj = isPlainObject(p) ? p : undefined;
-    const name = typeof p === 'string' ? p : pObj?.name;
-    const namePath = pObj ? joinPath(pPath, 'name') : pPath;
-    if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(PRESETS, name)) {
-      issues.add(
-        namePath,
-        `unknown preset ${describe(name)} (expected one of ${PRESET_NAMES.join(', ')}, or { name, ... })`,
-        'ERR_REALIP_PRESET_UNKNOWN',
-      );
-    } else {
-      spec = PRESETS[name as PresetName];
-      header = spec.header;
-      hops = spec.hops;
-      tenantName = spec.tenantHeader;
-    }
-    if (pObj) {
-      for (const key of Object.keys(pObj)) {
-        if (!PRESET_KEYS.includes(key)) {
-          issues.add(joinPath(pPath, key), `unknown preset option (known: ${PRESET_KEYS.join(', ')})`, 'ERR_REALIP_OPTION_UNKNOWN'); // prettier-ignore
-        }
-      }
-    }
-    if (spec) {
-      if (pObj?.header !== undefined) {
-        const h = validateHeaderName(issues, joinPath(pPath, 'header'), pObj.header);
-        if (h !== undefined) {
-          if (h === spec.header || spec.headerChoices.includes(h)) header = h;
-          else {
-            issues.add(
-              joinPath(pPath, 'header'),
-              spec.headerChoices.length > 0
-                ? `preset "${spec.name}" reads ${spec.header} or ${spec.headerChoices.join(', ')} (got "${h}")`
-                : `preset "${spec.name}" always reads ${spec.header}; drop the preset to read another header`,
-              'ERR_REALIP_PRESET_CONFLICT',
-            );
-          }
-        }
-      }
-      if (pObj?.hops !== undefined) {
-        if (!spec.hopsOverride) {
-          issues.add(joinPath(pPath, 'hops'), `preset "${spec.name}" walks by trust and takes no hops`, 'ERR_REALIP_PRESET_CONFLICT'); // prettier-ignore
-        } else {
-          hops = intOption(issues, joinPath(pPath, 'hops'), pObj.hops, spec.hops, 1, maxEntries, 'ERR_REALIP_HOPS_INVALID'); // prettier-ignore
-        }
-      }
-      if (spec.requiresTrustedProxies !== undefined && userRules.length === 0) {
-        issues.add(
-          tpPath,
-          `preset "${spec.name}" needs the addresses of your own deployment: ${spec.requiresTrustedProxies}`,
-          'ERR_REALIP_PRESET_TRUST_REQUIRED',
-        );
-      }
-      const rh = pObj?.requireHeader;
-      const rhPath = joinPath(pPath, 'requireHeader');
-      if (rh === undefined) {
-        if (spec.requiresTenantCheck) {
-          issues.add(
-            rhPath,
-            `preset "${spec.name}" needs a tenant check: { value: '<your ${spec.tenantHeader} value>' }, because its ranges are shared by every customer`,
-            'ERR_REALIP_PRESET_TENANT_REQUIRED',
-          );
-        }
-      } else if (!isPlainObject(rh)) {
-        issues.add(rhPath, `expected { name, value } (got ${describe(rh)})`, 'ERR_REALIP_OPTION_INVALID');
-      } else {
-        for (const key of Object.keys(rh)) {
-          if (key !== 'name' && key !== 'value') {
-            issues.add(
-              joinPath(rhPath, key),
-              'unknown option (known: name, value)',
-              'ERR_REALIP_OPTION_UNKNOWN',
-            );
-          }
-        }
-        if (rh.name !== undefined || spec.tenantHeader === undefined) {
-          tenantName = validateHeaderName(issues, joinPath(rhPath, 'name'), rh.name);
-        }
-        const v = rh.value;
-        const values = typeof v === 'string' ? [v] : Array.isArray(v) ? (v as unknown[]) : undefined;
-        if (
-          values === undefined ||
-          values.length === 0 ||
-          values.some((x) => typeof x !== 'string' || x.trim() === '' || x.includes(','))
-        ) {
-          issues.add(
-            joinPath(rhPath, 'value'),
-            'expected a non-empty string, or an array of them (several values allow rotating a secret); values cannot contain commas',
-            'ERR_REALIP_OPTION_INVALID',
-          );
-        } else {
-          tenantValues = Object.freeze((values as string[]).map((x) => x.trim()));
-        }
-      }
-    }
-    if (o.header !== undefined) {
-      issues.add(
-        joinPath(path, 'header'),
-        `the preset fixes the header${spec ? ` (${spec.header})` : ''}; remove header, or choose it inside the preset object where the preset allows it`,
-        'ERR_REALIP_PRESET_CONFLICT',
-      );
-    }
-    if (o.hops !== undefined) {
-      issues.add(
-        joinPath(path, 'hops'),
-        spec?.hopsOverride
-          ? `set hops inside the preset object: preset: { name: '${spec.name}', hops: ${describe(o.hops)} }`
-          : 'the preset fixes the walk; remove hops',
-        'ERR_REALIP_PRESET_CONFLICT',
-      );
-    }
-  } else {
-    if (o.header !== undefined) {
-      const h = validateHeaderName(issues, joinPath(path, 'header'), o.header);
-      if (h !== undefined) header = h;
-    }
-    if (o.hops !== undefined) {
-      hops = intOption(issues, joinPath(path, 'hops'), o.hops, 0, 1, maxEntries, 'ERR_REALIP_HOPS_INVALID');
-      if (hops > 0 && grammarOf(header) === SINGLE) {
-        issues.add(
-          joinPath(path, 'hops'),
-          `hops counts entries of a list header (x-forwarded-for or forwarded), but header is ${header}`,
-          'ERR_REALIP_HOPS_INVALID',
-        );
-      }
-    }
+  const spec = presetOf(o.preset);
+  if (spec) {
+    const p = typeof o.preset === 'object' ? o.preset : undefined;
+    header = p?.header?.toLowerCase() ?? spec.header;
+    hops = p?.hops ?? spec.hops;
+    tenantName = (p?.requireHeader?.name ?? spec.tenantHeader)?.toLowerCase();
+    const v = p?.requireHeader?.value;
+    if (v !== undefined) tenantValues = Object.freeze((typeof v === 'string' ? [v] : v).map((x) => x.trim()));
   }
 
-  issues.throwIfAny();
-
   const presetRanges: readonly string[] = spec ? spec.ranges : [];
+  const tpPath = joinPath(path, 'trustedProxies');
   let matcher: IpMatcher | undefined;
   if (presetRanges.length > 0 || userRules.length > 0) {
     const all = compileRanges([...presetRanges, ...userRules], tpPath, new IssueCollector());
     matcher = matcherFromRanges(all);
   }
-  const nodes = nodeRules.length > 0 ? matcherFromRanges(nodeRanges) : undefined;
+  const nodes =
+    nodeRules.length > 0
+      ? matcherFromRanges(compileRanges(nodeRules, joinPath(path, 'nodeCidrs'), new IssueCollector()))
+      : undefined;
 
   const normalized: NormalizedResolverOptions = Object.freeze({
     trustedProxies: Object.freeze([...userRules]),
@@ -1217,7 +957,7 @@ function compile(options: unknown, path: string, extraKeys: readonly string[]): 
         : undefined,
     maxEntries,
     maxHeaderBytes,
-    allowTrustAll,
+    allowTrustAll: o.allowTrustAll as boolean,
     nodeCidrs: Object.freeze([...nodeRules]),
   });
   return {
@@ -1232,7 +972,7 @@ function compile(options: unknown, path: string, extraKeys: readonly string[]): 
     tenantValues,
     nodes,
     normalized,
-    onWarning,
+    onWarning: o.onWarning,
     hopsWithoutTrust: hops > 0 && matcher === undefined,
   };
 }

@@ -4,7 +4,7 @@
  * logged even when a later stage ends it.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { IssueCollector } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { AccessLogInput, createAccessLog } from '../core/log.js';
 import type { AccessLog, AccessLogOptions, LoggerLike } from '../core/log.js';
 
@@ -32,22 +32,19 @@ interface Timed {
 
 /** Creates the access-log middleware. Throws `ConfigError` listing every bad option. */
 export function accessLog(options: ExpressAccessLogOptions): ExpressAccessLog {
-  const logger = options?.logger;
-  if (
-    logger === null ||
-    typeof logger !== 'object' ||
-    typeof logger.info !== 'function' ||
-    typeof logger.warn !== 'function'
-  ) {
-    const issues = new IssueCollector();
-    issues.add(
-      'logger',
-      'expected a logger with info() and warn() (a pino instance)',
-      'ERR_REALIP_LOG_NO_LOGGER',
-    );
-    issues.throwIfAny();
+  // Express has no request logger to fall back on: the logger is required here (its shape is
+  // checked by the access log's spec, with every other option).
+  if (options?.logger === undefined) {
+    throw new ConfigError([
+      {
+        path: 'logger',
+        message: 'missing (expected a logger with info() and warn(), such as a pino instance)',
+        code: 'ERR_REALIP_LOG_NO_LOGGER',
+      },
+    ]);
   }
   const log = createAccessLog(options);
+  const logger = options.logger;
   const input = new AccessLogInput();
 
   // One listener function for every request (`this` is the response): no closure per request.

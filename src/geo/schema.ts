@@ -17,6 +17,10 @@
  * caller's answer.
  */
 import type { GeoInfo, GeoLocation } from '../types.js';
+import { COUNTRY_CODE } from '../spec/common.js';
+// The field list is part of the options (`databases[].fields`): defined once, in the spec.
+import type { GeoField } from './spec.js';
+export { GEO_FIELDS, type GeoField } from './spec.js';
 
 /** Loose view of a decoded record: every field may be absent or of any type. */
 type Rec = { readonly [key: string]: unknown };
@@ -25,12 +29,12 @@ function asRec(v: unknown): Rec | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : undefined;
 }
 
-/** ISO 3166-1 alpha-2 (two ASCII letters), upper-cased; anything else is dropped. */
+/**
+ * ISO 3166-1 alpha-2 (two ASCII letters: the same `COUNTRY_CODE` the options' country lists are
+ * checked with), upper-cased; anything else is dropped.
+ */
 export function normaliseCountry(v: unknown): string | undefined {
-  if (typeof v !== 'string' || v.length !== 2) return undefined;
-  const a = v.charCodeAt(0) | 0x20;
-  const b = v.charCodeAt(1) | 0x20;
-  if (a < 0x61 || a > 0x7a || b < 0x61 || b > 0x7a) return undefined;
+  if (typeof v !== 'string' || !COUNTRY_CODE.test(v)) return undefined;
   const up = v.toUpperCase();
   // `ZZ` and `XX` mean "unknown" in several databases; reporting them as a country would make a
   // country rule match every unknown address.
@@ -62,32 +66,6 @@ function pickName(names: unknown, locales: readonly string[]): string | undefine
   }
   return undefined;
 }
-
-/** Which GeoInfo fields a database contributes (several databases are merged in order). */
-export type GeoField =
-  | 'country'
-  | 'continent'
-  | 'registeredCountry'
-  | 'eu'
-  | 'asn'
-  | 'org'
-  | 'city'
-  | 'region'
-  | 'location'
-  | 'timeZone';
-
-export const GEO_FIELDS: readonly GeoField[] = Object.freeze([
-  'country',
-  'continent',
-  'registeredCountry',
-  'eu',
-  'asn',
-  'org',
-  'city',
-  'region',
-  'location',
-  'timeZone',
-]);
 
 function want(fields: ReadonlySet<GeoField> | undefined, f: GeoField): boolean {
   return fields === undefined || fields.has(f);

@@ -18,109 +18,30 @@
  * See bench/geo.ts and bench/RESULTS-geo.md.
  */
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { IssueCollector, RealipError, joinPath } from '../errors.js';
+import { RealipError } from '../errors.js';
+import { parseOptions } from '../spec/spec.js';
 import { NOT_IP, PARSE_ZONE, parseIpInto, type IpKind } from '../core/ip.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
 import type { GeoInfo, RealipWarning, SpecialNetwork, WarningHandler } from '../types.js';
 import { loadMmdb, type GeoDatabaseMetadata, type MmdbDatabase, type VerifyOptions } from './database.js';
-import { GEO_FIELDS, mergeGeo, normaliseRecord, type GeoField } from './schema.js';
+import { mergeGeo, normaliseRecord } from './schema.js';
 import { SPECIAL_GEO, SPECIAL_NETWORKS, specialNetworkOf } from './special.js';
+import {
+  databaseName,
+  geoSpec,
+  type GeoField,
+  type GeoMetricsHooks,
+  type GeoOptions,
+  type GeoWatchOptions,
+} from './spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
 // ---------------------------------------------------------------------------------------------
 
-/** One database. A bare string is `{ path }`. */
-export interface GeoDatabaseOptions {
-  /** Path of the `.mmdb` file (watched for changes). Give `path` or `buffer`. */
-  path?: string;
-  /** The file's bytes, for databases you load yourself (not watched). */
-  buffer?: Buffer;
-  /** Name in reports, events and metrics. @default the file name, or `database[i]` */
-  name?: string;
-  /**
-   * Only take these fields from this database (e.g. `['asn', 'org']` from a City+ASN bundle).
-   * @default every field the database has
-   */
-  fields?: readonly GeoField[];
-  /**
-   * Expected `database_type`: an exact string or a RegExp, checked at open and on every reload.
-   * Without it, a reload must keep the type the file had when it was opened, so swapping an ASN
-   * database in where a country database was cannot silently empty every country rule.
-   * @default the type seen at open
-   */
-  type?: string | RegExp;
-}
-
-/** Hot reload of file-backed databases. */
-export interface GeoWatchOptions {
-  /**
-   * Backstop poll interval. Directory events trigger a check at once; the poll only covers missed
-   * events. Each check reads and hashes the whole file (GeoLite2-City is about 70 MB), so the
-   * default is longer than for small list files.
-   * @default 60000
-   */
-  pollMs?: number;
-  /** Coalesce a burst of file events. @default 100 */
-  debounceMs?: number;
-}
-
-/**
- * Where database build times go: `createRealipMetrics().hooks` from `realip/metrics` satisfies it
- * (gauge `realip_geoip_database_build_timestamp_seconds`), or any object with this method.
- */
-export interface GeoMetricsHooks {
-  geoDatabase(database: string, buildEpochSeconds: number): void;
-}
-
-/** Options of {@link openGeoTagger} (policy file: `geo`). */
-export interface GeoOptions {
-  /**
-   * The databases, merged in order: for each field the first database that has it wins
-   * (e.g. `[cityDb, asnDb]`).
-   */
-  databases: string | GeoDatabaseOptions | readonly (string | GeoDatabaseOptions)[];
-  /**
-   * Cache sizes in entries. A number sets both caches; `0` disables caching.
-   * - `records`: per database, normalised records keyed by the matched record (one entry serves
-   *   every address that maps to it).
-   * - `addresses`: final answers keyed by the address string, for repeat clients; an address is
-   *   admitted on its second lookup, so one-off addresses cost it nothing.
-   * @default 10000 (both)
-   */
-  cache?: number | { records?: number; addresses?: number };
-  /** Preferred languages for city and region names, first match wins. @default ['en'] */
-  locales?: readonly string[];
-  /**
-   * Tag these networks (`{ network: 'private' }` etc.) instead of looking them up: `true` for all
-   * five (private, loopback, linklocal, cgnat, ula), `false` to look everything up (a database of
-   * your own internal ranges), or a list.
-   * @default true
-   */
-  specialNetworks?: boolean | readonly SpecialNetwork[];
-  /** Watch file-backed databases and swap in verified new versions. `false` to load once. @default true */
-  watch?: boolean | GeoWatchOptions;
-  /**
-   * Accept a reload whose `build_epoch` is older than the database in use. Off by default so a
-   * stale file restored by mistake (an old backup, a rolled-back image) does not replace fresh data.
-   * @default false
-   */
-  allowOlder?: boolean;
-  /** A `build_epoch` later than now plus this is rejected as corrupt. @default 86400000 (one day) */
-  maxClockSkewMs?: number;
-  /** Called after every reload attempt, successful or not. */
-  onReload?: (event: GeoReloadEvent) => void;
-  /** Receives `WRN_REALIP_GEO_RELOAD_FAILED`. @default process.emitWarning once per code, then counted */
-  onWarning?: WarningHandler;
-  /**
-   * Told each database's build time at open and after every successful reload (e.g.
-   * `metrics.hooks` from `createRealipMetrics()`), so a stale database can alert.
-   * @default none
-   */
-  metrics?: GeoMetricsHooks;
-}
+// The options interfaces live with their spec (./spec.ts), which validates them.
+export type { GeoOptions, GeoDatabaseOptions, GeoWatchOptions, GeoMetricsHooks } from './spec.js';
 
 /** Reported after each reload attempt. */
 export interface GeoReloadEvent {
@@ -220,189 +141,42 @@ export interface NormalisedGeoOptions {
   readonly metrics: GeoMetricsHooks | undefined;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Validates every option at once; throws one ConfigError listing all problems. */
+/**
+ * Validates every option at once against the spec (./spec.ts); throws one ConfigError listing all
+ * problems, each path under `path`. Returns the options in the shape the tagger uses.
+ */
 export function normaliseGeoOptions(options: GeoOptions, path = 'geo'): NormalisedGeoOptions {
-  const issues = new IssueCollector();
-  if (!isObject(options)) {
-    issues.add(path, 'expected an object with `databases`');
-    issues.throwIfAny();
-  }
-  const known = [
-    'databases',
-    'cache',
-    'locales',
-    'specialNetworks',
-    'watch',
-    'allowOlder',
-    'maxClockSkewMs',
-    'onReload',
-    'onWarning',
-    'metrics',
-  ];
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) issues.add(joinPath(path, k), `unknown option (one of ${known.join(', ')})`);
-  }
-  const list = options.databases;
-  const raw: unknown[] =
-    list === undefined ? [] : Array.isArray(list) ? [...(list as unknown[])] : [list as unknown];
-  const dbPath = joinPath(path, 'databases');
-  if (raw.length === 0) issues.add(dbPath, 'at least one database is required (a path to an .mmdb file)');
-  const names = new Set<string>();
-  const specs: NormalisedGeoOptions['specs'][number][] = [];
-  raw.forEach((entry, i) => {
-    const p = Array.isArray(list) ? joinPath(dbPath, i) : dbPath;
-    const o: Record<string, unknown> | undefined =
-      typeof entry === 'string' ? { path: entry } : isObject(entry) ? entry : undefined;
-    if (!o) {
-      issues.add(p, 'expected a path or { path | buffer, name?, fields?, type? }');
-      return;
-    }
-    for (const k of Object.keys(o)) {
-      if (!['path', 'buffer', 'name', 'fields', 'type'].includes(k))
-        issues.add(joinPath(p, k), 'unknown option');
-    }
-    const filePath = o.path;
-    const buffer = o.buffer;
-    if (filePath !== undefined && (typeof filePath !== 'string' || filePath.length === 0)) {
-      issues.add(joinPath(p, 'path'), 'expected a non-empty string');
-    }
-    if (buffer !== undefined && !Buffer.isBuffer(buffer))
-      issues.add(joinPath(p, 'buffer'), 'expected a Buffer');
-    if ((filePath === undefined) === (buffer === undefined))
-      issues.add(p, 'give exactly one of `path` or `buffer`');
-    let name = o.name;
-    if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
-      issues.add(joinPath(p, 'name'), 'expected a non-empty string');
-      name = undefined;
-    }
-    const finalName =
-      (name as string | undefined) ??
-      (typeof filePath === 'string' && filePath ? basename(filePath) : `database[${i}]`);
-    if (names.has(finalName))
-      issues.add(joinPath(p, 'name'), `duplicate database name "${finalName}"; set \`name\``);
-    names.add(finalName);
-    let fields: Set<GeoField> | undefined;
-    if (o.fields !== undefined) {
-      if (!Array.isArray(o.fields) || o.fields.length === 0) {
-        issues.add(joinPath(p, 'fields'), `expected a non-empty list of ${GEO_FIELDS.join(', ')}`);
-      } else {
-        fields = new Set();
-        o.fields.forEach((f: unknown, j: number) => {
-          if (typeof f === 'string' && (GEO_FIELDS as readonly string[]).includes(f))
-            fields!.add(f as GeoField);
-          else
-            issues.add(
-              joinPath(joinPath(p, 'fields'), j),
-              `unknown field ${JSON.stringify(f)} (one of ${GEO_FIELDS.join(', ')})`,
-            );
-        });
-      }
-    }
-    const type = o.type;
-    if (type !== undefined && !(typeof type === 'string' && type.length > 0) && !(type instanceof RegExp)) {
-      issues.add(joinPath(p, 'type'), 'expected a database_type string or a RegExp');
-    }
-    specs.push({
-      name: finalName,
-      path: typeof filePath === 'string' ? filePath : undefined,
-      buffer: Buffer.isBuffer(buffer) ? buffer : undefined,
-      fields,
-      type: type as string | RegExp | undefined,
-    });
+  const o = parseOptions(geoSpec, options, path);
+  const list = o.databases;
+  const entries = Array.isArray(list) ? list : [list];
+  const specs = entries.map((entry, i) => {
+    const d = typeof entry === 'string' ? { path: entry } : entry;
+    return {
+      name: databaseName(entry, i),
+      path: d.path,
+      buffer: 'buffer' in d ? d.buffer : undefined,
+      fields: d.fields === undefined ? undefined : new Set<GeoField>(d.fields),
+      type: 'type' in d ? d.type : undefined,
+    };
   });
-
-  const cacheOpt = options.cache ?? 10_000;
-  const sizeOk = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 10_000_000;
-  let recordCache = 10_000;
-  let addressCache = 10_000;
-  if (typeof cacheOpt === 'number') {
-    if (!sizeOk(cacheOpt))
-      issues.add(joinPath(path, 'cache'), 'expected an integer from 0 (off) to 10000000 entries');
-    recordCache = addressCache = cacheOpt;
-  } else if (isObject(cacheOpt)) {
-    for (const k of Object.keys(cacheOpt)) {
-      if (k !== 'records' && k !== 'addresses')
-        issues.add(joinPath(joinPath(path, 'cache'), k), 'unknown option (records, addresses)');
-    }
-    for (const k of ['records', 'addresses'] as const) {
-      const v = cacheOpt[k];
-      if (v !== undefined && !sizeOk(v))
-        issues.add(
-          joinPath(joinPath(path, 'cache'), k),
-          'expected an integer from 0 (off) to 10000000 entries',
-        );
-    }
-    recordCache = (cacheOpt.records as number | undefined) ?? 10_000;
-    addressCache = (cacheOpt.addresses as number | undefined) ?? 10_000;
-  } else {
-    issues.add(joinPath(path, 'cache'), 'expected a number of entries or { records, addresses }');
-  }
-  const locales = options.locales ?? ['en'];
-  if (!Array.isArray(locales) || locales.length === 0 || !locales.every((l) => typeof l === 'string' && l)) {
-    issues.add(joinPath(path, 'locales'), "expected a non-empty list of locale codes, e.g. ['en', 'de']");
-  }
-  const sp = options.specialNetworks ?? true;
-  const special = new Set<SpecialNetwork>();
-  if (sp === true) SPECIAL_NETWORKS.forEach((s) => special.add(s));
-  else if (Array.isArray(sp)) {
-    sp.forEach((s: unknown, i: number) => {
-      if ((SPECIAL_NETWORKS as readonly unknown[]).includes(s)) special.add(s as SpecialNetwork);
-      else
-        issues.add(
-          joinPath(joinPath(path, 'specialNetworks'), i),
-          `unknown network ${JSON.stringify(s)} (one of ${SPECIAL_NETWORKS.join(', ')})`,
-        );
-    });
-  } else if (sp !== false) issues.add(joinPath(path, 'specialNetworks'), 'expected true, false or a list');
-
-  let watch: GeoWatchOptions | undefined;
-  const w = options.watch ?? true;
-  if (w === true) watch = {};
-  else if (isObject(w)) {
-    for (const k of ['pollMs', 'debounceMs'] as const) {
-      const v = w[k];
-      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 1)) {
-        issues.add(joinPath(joinPath(path, 'watch'), k), 'expected a positive number of milliseconds');
-      }
-    }
-    watch = w as GeoWatchOptions;
-  } else if (w !== false)
-    issues.add(joinPath(path, 'watch'), 'expected true, false or { pollMs, debounceMs }');
-
-  const allowOlder = options.allowOlder ?? false;
-  if (typeof allowOlder !== 'boolean') issues.add(joinPath(path, 'allowOlder'), 'expected a boolean');
-  const skew = options.maxClockSkewMs ?? 86_400_000;
-  if (typeof skew !== 'number' || !Number.isFinite(skew) || skew < 0) {
-    issues.add(joinPath(path, 'maxClockSkewMs'), 'expected a non-negative number of milliseconds');
-  }
-  const metrics = options.metrics;
-  if (metrics !== undefined && (!isObject(metrics) || typeof metrics.geoDatabase !== 'function')) {
-    issues.add(
-      joinPath(path, 'metrics'),
-      'expected an object with geoDatabase(database, buildEpochSeconds) (createRealipMetrics().hooks)',
-    );
-  }
-  for (const k of ['onReload', 'onWarning'] as const) {
-    if (options[k] !== undefined && typeof options[k] !== 'function')
-      issues.add(joinPath(path, k), 'expected a function');
-  }
-  issues.throwIfAny();
+  const cache = o.cache as NonNullable<GeoOptions['cache']>;
+  const recordCache = typeof cache === 'number' ? cache : (cache.records ?? 10_000);
+  const addressCache = typeof cache === 'number' ? cache : (cache.addresses ?? 10_000);
+  const sp = o.specialNetworks as NonNullable<GeoOptions['specialNetworks']>;
+  const special = new Set<SpecialNetwork>(sp === true ? SPECIAL_NETWORKS : sp === false ? [] : sp);
+  const w = o.watch as NonNullable<GeoOptions['watch']>;
   return Object.freeze({
     specs,
     recordCache,
     addressCache,
-    locales: Object.freeze([...locales]),
+    locales: Object.freeze([...(o.locales as string[])]),
     special,
-    watch,
-    allowOlder,
-    maxClockSkewMs: skew,
-    onReload: options.onReload,
-    onWarning: options.onWarning,
-    metrics: metrics as GeoMetricsHooks | undefined,
+    watch: w === false ? undefined : w === true ? {} : w,
+    allowOlder: o.allowOlder as boolean,
+    maxClockSkewMs: o.maxClockSkewMs as number,
+    onReload: o.onReload,
+    onWarning: o.onWarning,
+    metrics: o.metrics,
   });
 }
 

@@ -97,7 +97,11 @@ export function createRealipMetrics(options: RealipMetricsOptions = {}): RealipM
     ? new Set(countriesOpt.map((c) => c.toUpperCase()))
     : undefined;
   const maxLabelValues = o.maxLabelValues as number;
-  const exempt: PathExemption = compileExemptPaths(o.exempt as string[], 'metrics.exempt', new IssueCollector());
+  const exempt: PathExemption = compileExemptPaths(
+    o.exempt as string[],
+    'metrics.exempt',
+    new IssueCollector(),
+  );
   const topClients = o.topClients;
 
   // Check every name before creating anything, so a conflict leaves the registry untouched.

@@ -4,8 +4,6 @@
  */
 import { ConfigError, type ConfigIssue } from '../errors.js';
 
-import type { PathSegment } from '../spec/paths.js';
-
 /** One problem in a policy file. */
 export interface PolicyIssue extends ConfigIssue {
   /** The file (as given to `parsePolicy`/`loadPolicyFile`), or `<policy>` for text without a name. */

@@ -3,10 +3,6 @@
  * rate limit -> log and metrics), validated once with every problem reported at its line.
  */
 export {
-  policySchema,
-  ipRuleSchema,
-  ruleOrListSchema,
-  PRESET_NAMES,
   EMBEDDED_GEO,
   type Policy,
   type PolicyInput,
@@ -19,6 +15,8 @@ export {
   type MetricsPolicy,
   type ListsPolicy,
 } from './schema.js';
+/** Provider presets known to the resolver (one list, with the presets themselves). */
+export { PRESET_NAMES } from '../core/presets.js';
 export {
   parsePolicy,
   loadPolicyFile,

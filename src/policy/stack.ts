@@ -56,6 +56,7 @@ import type { SidecarConnection, SidecarRequest, SidecarStack } from '../sidecar
 import { createCarryOverMemoryStore, type CarryOverMemoryStore } from './carry-store.js';
 import { PolicyError, formatPolicyIssue, parsePath, pathToString, type PolicyIssue } from './errors.js';
 import { geoDatabasePath, EMBEDDED_GEO_PACKAGE } from './files.js';
+import { EMBEDDED_GEO, EMBEDDED_GEO_NAME } from '../geo/spec.js';
 import { policySource } from './parse.js';
 import { ownRedis, waitReady, closeRedis, type IoredisModule, type OwnedRedis } from './redis-connect.js';
 import { redisSpec, type ReadFile } from './redis-spec.js';
@@ -576,10 +577,11 @@ async function buildPipeline(policy: Policy, shared: Shared): Promise<Pipeline> 
             code: 'ERR_REALIP_POLICY_FILE',
           });
         }
-        const name = entry === 'embedded' ? 'geo-whois-asn-country' : undefined;
+        // The name the policy's uniqueness rule assumed (src/geo/spec.ts).
+        const name = entry === EMBEDDED_GEO ? EMBEDDED_GEO_NAME : undefined;
         return typeof d === 'string'
           ? { path: path ?? d, ...(name ? { name } : {}) }
-          : { ...d, path: path ?? d.path };
+          : { ...(name ? { name } : {}), ...d, path: path ?? d.path };
       });
       geo = await errors.runAsync('geo', () =>
         mod.openGeoTagger({

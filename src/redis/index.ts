@@ -13,7 +13,14 @@
  */
 import { createHash } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { ConfigError, IssueCollector, joinPath } from '../errors.js';
+import { ConfigError, joinPath } from '../errors.js';
+import { parseOptions } from '../spec/spec.js';
+import {
+  redisClientFlavour,
+  redisStoreSpec,
+  wholeSecondsMessage,
+  type RedisStoreOptions,
+} from '../rate-limit/redis-spec.js';
 import { reportGcra, reportWindow } from '../core/rate-limit/store.js';
 import type {
   BindContext,
@@ -91,26 +98,7 @@ export interface NodeRedisLike {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
-/** Options of `createRedisStore()`. */
-export interface RedisStoreOptions {
-  /**
-   * An ioredis `Redis`/`Cluster`, a node-redis client/cluster (connected by you), or a
-   * `redis://` URL (an ioredis client with `enableOfflineQueue: false`, closed by `store.close()`).
-   * Security: pass a client with TLS and AUTH configured for anything beyond localhost.
-   */
-  client: IoredisLike | NodeRedisLike | string;
-  /**
-   * Prefix of every key. Give each application its own when they share a Redis.
-   * @default 'realip:rl:'
-   */
-  prefix?: string;
-  /**
-   * Clock of burst limits: `'redis'` (server `TIME`, one clock for all replicas) or a function
-   * returning milliseconds (tests).
-   * @default 'redis'
-   */
-  clock?: 'redis' | (() => number);
-}
+export type { RedisStoreOptions } from '../rate-limit/redis-spec.js';
 
 /** A Redis store (pass as `rateLimit({ store })`). */
 export interface RedisStore extends RateLimitStore {
@@ -125,14 +113,6 @@ interface ClientHandle {
   flavour: Flavour;
   client: IoredisLike | NodeRedisLike;
   owned: boolean;
-}
-
-function detect(client: unknown): Flavour | undefined {
-  if (client === null || typeof client !== 'object') return undefined;
-  const c = client as Record<string, unknown>;
-  if (typeof c.defineCommand === 'function') return 'ioredis';
-  if (typeof c.evalSha === 'function' && typeof c.eval === 'function') return 'node-redis';
-  return undefined;
 }
 
 function notReady(h: ClientHandle): boolean {
@@ -266,54 +246,27 @@ async function runScript(h: ClientHandle, keys: string[], args: string[]): Promi
  * app.use(rateLimit({ store, replicas: 3, tiers: [{ name: 'default', limits: [{ points: 100, duration: 60 }] }] }));
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
-  const issues = new IssueCollector();
-  const path = 'store';
-  const o = options ?? ({} as RedisStoreOptions);
-  const prefix = o.prefix ?? 'realip:rl:';
-  if (typeof prefix !== 'string' || /[{}\s]/.test(prefix)) {
-    issues.add(joinPath(path, 'prefix'), 'expected a string without braces or spaces, e.g. "myapp:rl:"');
-  }
-  const clock = o.clock ?? 'redis';
-  if (clock !== 'redis' && typeof clock !== 'function') {
-    issues.add(joinPath(path, 'clock'), 'expected "redis" or a function returning milliseconds');
-  }
-  let handle: Promise<ClientHandle> | undefined;
+  const o = parseOptions(redisStoreSpec, options, 'store');
+  const prefix = o.prefix as string;
+  const clock = o.clock as 'redis' | (() => number);
   let owned: Promise<ClientHandle> | undefined;
+  let handle: Promise<ClientHandle>;
   if (typeof o.client === 'string') {
-    let url: URL | undefined;
-    try {
-      url = new URL(o.client);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
-      issues.add(joinPath(path, 'client'), 'expected a redis:// or rediss:// URL, or a client');
-    } else {
-      const href = o.client;
-      owned = import('ioredis').then((m) => {
-        const Redis = m.default as unknown as new (url: string, o: object) => IoredisLike;
-        return {
-          flavour: 'ioredis' as const,
-          client: new Redis(href, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
-          owned: true,
-        };
-      });
-      handle = owned;
-    }
+    const href = o.client;
+    owned = import('ioredis').then((m) => {
+      const Redis = m.default as unknown as new (url: string, o: object) => IoredisLike;
+      return {
+        flavour: 'ioredis' as const,
+        client: new Redis(href, { enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
+        owned: true,
+      };
+    });
+    handle = owned;
   } else {
-    const flavour = detect(o.client);
-    if (flavour === undefined) {
-      issues.add(
-        joinPath(path, 'client'),
-        'expected an ioredis Redis/Cluster, a node-redis client/cluster, or a redis:// URL',
-      );
-    } else {
-      handle = Promise.resolve({ flavour, client: o.client as IoredisLike | NodeRedisLike, owned: false });
-    }
+    handle = Promise.resolve({ flavour: redisClientFlavour(o.client)!, client: o.client, owned: false });
   }
-  issues.throwIfAny();
   let current: IoredisLike | NodeRedisLike | undefined;
-  const ready = handle!.then((h) => {
+  const ready = handle.then((h) => {
     current = h.client;
     if (h.flavour === 'ioredis') {
       const c = h.client as IoredisLike & Record<string, unknown>;
@@ -339,7 +292,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           if (!p.gcra && !Number.isInteger(p.duration)) {
             context.issues.add(
               joinPath(p.path, 'duration'),
-              `the Redis store counts fixed windows in whole seconds (got ${p.duration}); use an integer, or a burst limit`,
+              wholeSecondsMessage(p.duration),
               'ERR_REALIP_RATELIMIT_STORE_UNSUPPORTED',
             );
           }

@@ -1,9 +1,10 @@
 /**
- * Validation and defaults for `createSidecar()`: every problem is reported at once.
+ * Defaults and the resolved form of `createSidecar()`'s options. Validation is the spec's
+ * (src/sidecar/spec.ts): every problem is reported at once.
  */
-import { ConfigError, IssueCollector } from '../errors.js';
 import { writeEventLine } from '../core/events.js';
-import { validateProxyProtocolOptions } from './proxy-listener.js';
+import { defaultsOf, parseOptions } from '../spec/spec.js';
+import { proxyProtocolSpec, sidecarSpec } from './spec.js';
 import type {
   ListenAddress,
   ProxyProtocolOptions,
@@ -12,23 +13,31 @@ import type {
   SidecarStack,
 } from './types.js';
 
-/** Defaults, shared by the CLI help, the docs and the Kubernetes manifest tests. */
+const documented = defaultsOf(sidecarSpec);
+const num = (key: string): number => documented[key] as number;
+const address = (key: string): Readonly<ListenAddress> =>
+  Object.freeze({ ...(documented[key] as ListenAddress) });
+
+/**
+ * The documented defaults (src/sidecar/spec.ts), shared by the CLI help and the Kubernetes
+ * manifest tests.
+ */
 export const SIDECAR_DEFAULTS = Object.freeze({
-  listen: Object.freeze({ host: '::', port: 8080 }),
-  adminListen: Object.freeze({ host: '::', port: 9901 }),
-  maxBodyBytes: 10 * 1024 * 1024,
-  requestBufferBytes: 64 * 1024,
-  requestBufferMemoryBytes: 32 * 1024 * 1024,
-  clientBodyTimeoutMs: 60_000,
-  connectTimeoutMs: 5_000,
-  responseTimeoutMs: 60_000,
-  upstreamConnections: 128,
-  upstreamQueue: 1024,
-  upstreamQueueTimeoutMs: 5_000,
-  idleTimeoutMs: 300_000,
-  shutdownDelayMs: 10_000,
-  drainTimeoutMs: 20_000,
-  proxyProtocolTimeoutMs: 5_000,
+  listen: address('listen'),
+  adminListen: address('adminListen'),
+  maxBodyBytes: num('maxBodyBytes'),
+  requestBufferBytes: num('requestBufferBytes'),
+  requestBufferMemoryBytes: num('requestBufferMemoryBytes'),
+  clientBodyTimeoutMs: num('clientBodyTimeoutMs'),
+  connectTimeoutMs: num('connectTimeoutMs'),
+  responseTimeoutMs: num('responseTimeoutMs'),
+  upstreamConnections: num('upstreamConnections'),
+  upstreamQueue: num('upstreamQueue'),
+  upstreamQueueTimeoutMs: num('upstreamQueueTimeoutMs'),
+  idleTimeoutMs: num('idleTimeoutMs'),
+  shutdownDelayMs: num('shutdownDelayMs'),
+  drainTimeoutMs: num('drainTimeoutMs'),
+  proxyProtocolTimeoutMs: defaultsOf(proxyProtocolSpec).timeoutMs as number,
 });
 
 /** Admin paths. */
@@ -67,227 +76,36 @@ export interface ResolvedSidecarOptions {
   readonly onEvent: (event: SidecarEvent) => void;
 }
 
-function checkDuration(
-  issues: IssueCollector,
-  path: string,
-  value: number | undefined,
-  fallback: number,
-  allowZero: boolean,
-): number {
-  if (value === undefined) return fallback;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value < (allowZero ? 0 : 1) ||
-    value > 86_400_000
-  ) {
-    issues.add(
-      path,
-      `must be a number of milliseconds, ${allowZero ? '0' : '1'}-86400000 (got ${JSON.stringify(value)})`,
-    );
-    return fallback;
-  }
-  return value;
-}
-
-function checkCount(
-  issues: IssueCollector,
-  path: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  unit: string,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    issues.add(path, `must be a whole number of ${unit} >= ${min} (got ${JSON.stringify(value)})`);
-    return fallback;
-  }
-  return value;
-}
-
-function checkListen(
-  issues: IssueCollector,
-  path: string,
-  value: ListenAddress | undefined,
-  fallback: ListenAddress,
-): ListenAddress {
-  if (value === undefined) return { ...fallback };
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    typeof value.host !== 'string' ||
-    !Number.isInteger(value.port) ||
-    value.port < 0 ||
-    value.port > 65535
-  ) {
-    issues.add(path, `must be { host, port } with a port 0-65535 (got ${JSON.stringify(value)})`);
-    return { ...fallback };
-  }
-  return { host: value.host, port: value.port };
-}
-
-/** Validates and defaults; throws one ConfigError listing every problem. */
+/** Validates (the spec) and defaults; throws one ConfigError listing every problem. */
 export function resolveSidecarOptions(options: SidecarOptions): ResolvedSidecarOptions {
-  const issues = new IssueCollector();
-  let upstream: URL | undefined;
-  try {
-    upstream = options.upstream instanceof URL ? options.upstream : new URL(String(options.upstream));
-  } catch {
-    issues.add(
-      'upstream',
-      `not a URL (got ${JSON.stringify(String(options.upstream))}, expected http://127.0.0.1:3000)`,
-      'ERR_REALIP_UPSTREAM_INVALID',
-    );
-  }
-  if (upstream !== undefined) {
-    if (upstream.protocol !== 'http:') {
-      issues.add(
-        'upstream',
-        `only http:// upstreams are supported (got ${upstream.protocol}); the app runs in the same pod`,
-        'ERR_REALIP_UPSTREAM_INVALID',
-      );
-    }
-    if (
-      upstream.search !== '' ||
-      upstream.hash !== '' ||
-      upstream.username !== '' ||
-      upstream.password !== ''
-    ) {
-      issues.add(
-        'upstream',
-        'must not carry a query, fragment or credentials (got ' + upstream.href + ')',
-        'ERR_REALIP_UPSTREAM_INVALID',
-      );
-    }
-  }
-  const stack = options.stack;
-  if (stack === null || typeof stack !== 'object' || typeof stack.handle !== 'function') {
-    issues.add('stack', 'must be an object with a handle(req, res, conn) method');
-  }
-  const listen = checkListen(issues, 'listen', options.listen, SIDECAR_DEFAULTS.listen);
-  const adminListen =
-    options.adminListen === false
-      ? false
-      : checkListen(issues, 'adminListen', options.adminListen, SIDECAR_DEFAULTS.adminListen);
-  if (options.proxyProtocol !== undefined) {
-    validateProxyProtocolOptions(options.proxyProtocol, 'proxyProtocol', issues);
-  }
-  const d = SIDECAR_DEFAULTS;
-  const maxBodyBytes = checkCount(issues, 'maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, 0, 'bytes');
-  const requestBufferBytes = checkCount(
-    issues,
-    'requestBufferBytes',
-    options.requestBufferBytes,
-    d.requestBufferBytes,
-    0,
-    'bytes',
-  );
-  const requestBufferMemoryBytes = checkCount(
-    issues,
-    'requestBufferMemoryBytes',
-    options.requestBufferMemoryBytes,
-    d.requestBufferMemoryBytes,
-    0,
-    'bytes',
-  );
-  const clientBodyTimeoutMs = checkDuration(
-    issues,
-    'clientBodyTimeoutMs',
-    options.clientBodyTimeoutMs,
-    d.clientBodyTimeoutMs,
-    true,
-  );
-  const upstreamConnections = checkCount(
-    issues,
-    'upstreamConnections',
-    options.upstreamConnections,
-    d.upstreamConnections,
-    1,
-    'connections',
-  );
-  const upstreamQueue = checkCount(
-    issues,
-    'upstreamQueue',
-    options.upstreamQueue,
-    d.upstreamQueue,
-    0,
-    'requests',
-  );
-  const upstreamQueueTimeoutMs = checkDuration(
-    issues,
-    'upstreamQueueTimeoutMs',
-    options.upstreamQueueTimeoutMs,
-    d.upstreamQueueTimeoutMs,
-    false,
-  );
-  const connectTimeoutMs = checkDuration(
-    issues,
-    'connectTimeoutMs',
-    options.connectTimeoutMs,
-    d.connectTimeoutMs,
-    false,
-  );
-  const responseTimeoutMs = checkDuration(
-    issues,
-    'responseTimeoutMs',
-    options.responseTimeoutMs,
-    d.responseTimeoutMs,
-    false,
-  );
-  const idleTimeoutMs = checkDuration(issues, 'idleTimeoutMs', options.idleTimeoutMs, d.idleTimeoutMs, true);
-  const shutdownDelayMs = checkDuration(
-    issues,
-    'shutdownDelayMs',
-    options.shutdownDelayMs,
-    d.shutdownDelayMs,
-    true,
-  );
-  const drainTimeoutMs = checkDuration(
-    issues,
-    'drainTimeoutMs',
-    options.drainTimeoutMs,
-    d.drainTimeoutMs,
-    true,
-  );
-  const stripHeaders = options.stripHeaders ?? [];
-  if (
-    !Array.isArray(stripHeaders) ||
-    stripHeaders.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h))
-  ) {
-    issues.add('stripHeaders', 'must be a list of header names');
-  }
-  if (options.geoHeaders !== undefined && typeof options.geoHeaders !== 'boolean') {
-    issues.add('geoHeaders', `must be true or false (got ${JSON.stringify(options.geoHeaders)})`);
-  }
-  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
-    issues.add('onEvent', 'must be a function');
-  }
-  if (!issues.ok || upstream === undefined) throw new ConfigError(issues.issues);
+  const o = parseOptions(sidecarSpec, options, '');
+  const upstream = o.upstream instanceof URL ? o.upstream : new URL(o.upstream);
   const base = upstream.pathname.endsWith('/') ? upstream.pathname.slice(0, -1) : upstream.pathname;
+  const listen = o.listen as ListenAddress;
+  const adminListen = o.adminListen as ListenAddress | false;
   return Object.freeze({
     upstream,
     upstreamHost: upstream.hostname.startsWith('[') ? upstream.hostname.slice(1, -1) : upstream.hostname,
     upstreamPort: upstream.port === '' ? 80 : Number(upstream.port),
     upstreamBasePath: base,
-    stack,
-    listen,
-    adminListen,
-    proxyProtocol: options.proxyProtocol,
-    maxBodyBytes,
-    requestBufferBytes,
-    requestBufferMemoryBytes,
-    clientBodyTimeoutMs,
-    upstreamConnections,
-    upstreamQueue,
-    upstreamQueueTimeoutMs,
-    connectTimeoutMs,
-    responseTimeoutMs,
-    idleTimeoutMs,
-    shutdownDelayMs,
-    drainTimeoutMs,
-    geoHeaders: options.geoHeaders ?? true,
-    stripHeaders: stripHeaders.map((h) => h.toLowerCase()),
-    onEvent: options.onEvent ?? writeEventLine,
+    stack: o.stack,
+    listen: { host: listen.host, port: listen.port },
+    adminListen: adminListen === false ? false : { host: adminListen.host, port: adminListen.port },
+    proxyProtocol: o.proxyProtocol as ProxyProtocolOptions | undefined,
+    maxBodyBytes: o.maxBodyBytes as number,
+    requestBufferBytes: o.requestBufferBytes as number,
+    requestBufferMemoryBytes: o.requestBufferMemoryBytes as number,
+    clientBodyTimeoutMs: o.clientBodyTimeoutMs as number,
+    upstreamConnections: o.upstreamConnections as number,
+    upstreamQueue: o.upstreamQueue as number,
+    upstreamQueueTimeoutMs: o.upstreamQueueTimeoutMs as number,
+    connectTimeoutMs: o.connectTimeoutMs as number,
+    responseTimeoutMs: o.responseTimeoutMs as number,
+    idleTimeoutMs: o.idleTimeoutMs as number,
+    shutdownDelayMs: o.shutdownDelayMs as number,
+    drainTimeoutMs: o.drainTimeoutMs as number,
+    geoHeaders: o.geoHeaders as boolean,
+    stripHeaders: (o.stripHeaders as string[]).map((h) => h.toLowerCase()),
+    onEvent: o.onEvent ?? writeEventLine,
   });
 }

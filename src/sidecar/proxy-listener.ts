@@ -14,9 +14,9 @@
 import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { createIpMatcher } from '../core/cidr.js';
-import { IssueCollector, ConfigError } from '../errors.js';
+import { parseOptions } from '../spec/spec.js';
 import { ProxyHeaderParser, type ProxyErrorCode, type ProxyHeader } from '../core/proxy-protocol.js';
-import type { ProxyProtocolOptions } from './types.js';
+import { proxyProtocolSpec, type ProxyProtocolOptions } from './spec.js';
 
 /** The PROXY source attached to a connection. */
 export interface ProxySource {
@@ -53,51 +53,19 @@ export interface ResolvedProxyProtocolOptions {
   readonly untrusted: 'reject' | 'direct';
 }
 
-/** Validates PROXY protocol options into `issues` (paths under `path`). */
-export function validateProxyProtocolOptions(
-  options: ProxyProtocolOptions,
-  path: string,
-  issues: IssueCollector,
-): void {
-  if (!Array.isArray(options.trusted) || options.trusted.length === 0) {
-    issues.add(
-      `${path}.trusted`,
-      'at least one trusted sender is required (a PROXY header names the client, so an open listener lets anyone pick their IP)',
-      'ERR_REALIP_PROXY_PROTOCOL_UNTRUSTED',
-    );
-  } else {
-    try {
-      createIpMatcher(options.trusted, { path: `${path}.trusted` });
-    } catch (error) {
-      if (error instanceof ConfigError) for (const i of error.issues) issues.add(i.path, i.message, i.code);
-      else throw error;
-    }
-  }
-  const t = options.timeoutMs;
-  if (t !== undefined && (!Number.isFinite(t) || t < 1 || t > 600_000)) {
-    issues.add(`${path}.timeoutMs`, `must be 1-600000 milliseconds (got ${String(t)})`);
-  }
-  const u = options.untrusted;
-  if (u !== undefined && u !== 'reject' && u !== 'direct') {
-    issues.add(`${path}.untrusted`, `must be "reject" or "direct" (got ${JSON.stringify(u)})`);
-  }
-}
-
 /**
  * Creates the PROXY front of `http`. Listen on the returned server instead of on `http`.
- * Options must be valid (see `validateProxyProtocolOptions`); invalid ones throw a ConfigError.
+ * Options are validated by `proxyProtocolSpec` (spec.ts); invalid ones throw a ConfigError.
  */
 export function createProxyProtocolServer(
   http: HttpServer,
   options: ProxyProtocolOptions,
   stats: ProxyProtocolStats = { accepted: {}, direct: 0, refused: {} },
 ): NetServer {
-  const issues = new IssueCollector();
-  validateProxyProtocolOptions(options, 'proxyProtocol', issues);
-  issues.throwIfAny();
+  const o = parseOptions(proxyProtocolSpec, options, 'proxyProtocol');
   const trusted = createIpMatcher(options.trusted, { path: 'proxyProtocol.trusted' });
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const direct = options.untrusted === 'direct';
+  const timeoutMs = o.timeoutMs as number;
+  const direct = o.untrusted === 'direct';
 
   const refuse = (socket: Socket, reason: ProxyRefusal): void => {
     stats.refused[reason] = (stats.refused[reason] ?? 0) + 1;

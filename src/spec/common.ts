@@ -7,7 +7,8 @@ import { IssueCollector } from '../errors.js';
 import { compileRanges, type IpRule } from '../core/cidr.js';
 import { compileExemptPaths } from '../core/paths.js';
 import { parsePath } from './paths.js';
-import { doc, z } from './spec.js';
+import type { IpLists } from '../types.js';
+import { doc, runtime, z } from './spec.js';
 
 /** An HTTP header name (RFC 9110 token). */
 export const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -17,6 +18,36 @@ export const COUNTRY_CODE = /^[A-Za-z]{2}$/;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A name of a list under `lists`. */
 export const LIST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** What a list name may hold (the message of a name that does not match {@link LIST_NAME}). */
+export const LIST_NAME_MESSAGE =
+  'list names use letters, digits, ".", "_", ":" and "-", starting with a letter or digit (at most 128)';
+
+/**
+ * The message of a `{ list: name }` reference to a list that is not defined: one wording for the
+ * policy file (`lists` section) and the factories (`lists` option). `none` says where lists are
+ * defined when there are none.
+ */
+export function unknownListMessage(
+  name: string,
+  known: readonly string[],
+  none = 'a name defined under lists',
+): string {
+  return `unknown list (got ${JSON.stringify(name)}, expected ${known.length > 0 ? `one of ${known.join(', ')}` : none})`;
+}
+
+/** True when `value` is an `IpLists` (from `createIpLists()`) rather than list definitions. */
+export function isIpLists(value: unknown): value is IpLists {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as IpLists).get === 'function' &&
+    typeof (value as IpLists).names === 'function'
+  );
+}
+
+/** A factory's `lists` option holding lists built by `createIpLists()` (access, rate limit). */
+export const ipListsInstance = (): z.ZodMiniCustom<IpLists, IpLists> =>
+  runtime<IpLists>('lists from createIpLists()', isIpLists);
 
 /** A header name. */
 export const headerName = (): z.ZodMiniString<string> =>
@@ -76,7 +107,7 @@ export const ipRule = doc(
 
 const listRef = doc(
   z.strictObject({
-    list: doc(z.string().check(z.regex(LIST_NAME)), {
+    list: doc(z.string().check(z.regex(LIST_NAME, LIST_NAME_MESSAGE)), {
       description: 'The name of a list defined under `lists`.',
     }),
   }),

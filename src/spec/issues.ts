@@ -164,7 +164,13 @@ function convert(
       const expected = issue.message.startsWith('expected')
         ? issue.message.slice('expected '.length)
         : 'another kind of value';
-      out.push({ path, message: `wrong type (got ${got}, expected ${expected})` });
+      out.push({
+        path,
+        message:
+          input === undefined
+            ? `missing (expected ${expected})`
+            : `wrong type (got ${got}, expected ${expected})`,
+      });
       return;
     }
     case 'custom':

@@ -84,17 +84,19 @@ export function closest(word: string, candidates: readonly string[]): string | u
   const w = word.toLowerCase();
   // Longer words tolerate more typos (trustedProxy -> trustedProxies is 3 edits).
   let bestD = Math.max(2, Math.floor(w.length / 4)) + 1;
-  // A prefix of a candidate (or the other way round) is a likely typo too: trustedProxy.
-  if (w.length >= 4) {
-    const prefixed = candidates.filter((c) => c.toLowerCase().startsWith(w) || w.startsWith(c.toLowerCase()));
-    if (prefixed.length === 1) return prefixed[0];
-  }
   for (const c of candidates) {
     const d = distance(w, c.toLowerCase());
     if (d < bestD) {
       bestD = d;
       best = c;
     }
+  }
+  if (best !== undefined) return best;
+  // A prefix of a candidate (or the other way round) is a likely typo too, when nothing is close
+  // by edit distance: `maxEntr` for `maxEntries`.
+  if (w.length >= 4) {
+    const prefixed = candidates.filter((c) => c.toLowerCase().startsWith(w) || w.startsWith(c.toLowerCase()));
+    if (prefixed.length === 1) return prefixed[0];
   }
   return best;
 }

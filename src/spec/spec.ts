@@ -128,6 +128,10 @@ export function parseOptions<S extends Schema>(
 /**
  * A cross-field rule: reads the parsed object and reports problems at their own paths. Rules live in
  * the spec next to the options they relate, and run for the factory and the policy alike.
+ *
+ * Rules run even when an option already has a problem of its own (zod would skip them), so one
+ * error lists every problem; each rule therefore reads the values it needs defensively (a field
+ * may hold the wrong type).
  */
 export type Rule<T> = (
   value: T,
@@ -136,11 +140,14 @@ export type Rule<T> = (
 
 /** Turns rules into a zod check (issues carry their code as `params.code`). */
 export function rules<T>(...list: readonly Rule<T>[]): z.core.$ZodCheck<T> {
-  return z.superRefine<T>((value, ctx) => {
-    const report = (path: PathSegment[], message: string, code?: string) =>
-      ctx.addIssue({ code: 'custom', path, message, input: value, ...(code ? { params: { code } } : {}) });
-    for (const rule of list) rule(value, report);
-  });
+  return z.superRefine<T>(
+    (value, ctx) => {
+      const report = (path: PathSegment[], message: string, code?: string) =>
+        ctx.addIssue({ code: 'custom', path, message, input: value, ...(code ? { params: { code } } : {}) });
+      for (const rule of list) rule(value, report);
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+  );
 }
 
 /** A value the policy file cannot hold (a function, a logger, a store): checked by a predicate. */

@@ -165,7 +165,7 @@ describe('fastify ipFilter plugin', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).message).toContain('access.allow[1]: unknown list "nope"');
+    expect((error as ConfigError).message).toContain('access.allow[1].list: unknown list (got "nope"');
     await app.close();
   });
 });

@@ -79,7 +79,7 @@ describe('inline lists', () => {
     const error = configErrorOf(() => {
       createIpLists({ a: ['10.0.0/8', '10.0.0.0/8'], 'bad name': [], c: 'x' as unknown as string[] });
     });
-    expect(error.issues.map((i) => i.path)).toEqual(['lists.a[0]', 'lists.bad name', 'lists.c']);
+    expect(error.issues.map((i) => i.path)).toEqual(['lists.a[0]', 'lists["bad name"]', 'lists.c']);
   });
 });
 

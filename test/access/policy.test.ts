@@ -279,7 +279,6 @@ describe('configuration errors', () => {
     expect(e.issues.map((i) => i.path)).toEqual([
       'access.allow[1]',
       'access.allow[2].except[0]',
-      'access.allow[3]',
       'access.deny[0]',
       'access.deny[1]',
       'access.deny[2]',
@@ -289,9 +288,11 @@ describe('configuration errors', () => {
       'access.exempt[1]',
       'access.undeterminable',
       'access.exposeIp',
+      // References are resolved after every option is read (a cross-field rule of the spec).
+      'access.allow[3].list',
     ]);
     expect(e.message).toContain('access.allow[1]: invalid address "10.0.0" in "10.0.0/8"');
-    expect(e.message).toContain('unknown list "nope"');
+    expect(e.message).toContain('unknown list (got "nope"');
     expect(e.code).toBe('ERR_REALIP_CONFIG');
   });
 
@@ -300,12 +301,12 @@ describe('configuration errors', () => {
       createAccessPolicy({ lists: { partners: ['10.0.0.0/8'] }, deny: [{ list: 'partner' }] }),
     );
     expect(e.code).toBe('ERR_REALIP_LIST_UNKNOWN');
-    expect(e.message).toBe('access.deny[0]: unknown list "partner" (defined: partners)');
+    expect(e.message).toBe('access.deny[0].list: unknown list (got "partner", expected one of partners)');
   });
 
   it('list definitions given inline are validated under access.lists', () => {
     const e = configError(() => createAccessPolicy({ lists: { bad: ['10.0.0/8'], 'no space': [] } }));
-    expect(e.issues.map((i) => i.path)).toEqual(['access.lists.bad[0]', 'access.lists.no space']);
+    expect(e.issues.map((i) => i.path)).toEqual(['access.lists.bad[0]', 'access.lists["no space"]']);
   });
 
   it('rejects unknown options (typos must not silently disable a filter)', () => {

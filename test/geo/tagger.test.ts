@@ -343,30 +343,33 @@ describe('the record cache', () => {
 
 describe('options are validated at once', () => {
   it.each([
-    [{ databases: [] }, 'geo.databases: at least one database'],
-    [{ databases: [42] }, 'geo.databases[0]: expected a path'],
-    [{ databases: { path: 'a', buffer: Buffer.alloc(1) } }, 'geo.databases: give exactly one of'],
-    [{ databases: ['a/x.mmdb', 'b/x.mmdb'] }, 'geo.databases[1].name: duplicate database name "x.mmdb"'],
+    [{ databases: [] }, 'geo.databases: too few entries (got 0, expected at least 1'],
+    [{ databases: [42] }, 'geo.databases[0]: wrong type (got 42, expected a path'],
+    [
+      { databases: { path: 'a', buffer: Buffer.alloc(1) } },
+      'geo.databases: needs exactly one of path or buffer (got both)',
+    ],
+    [{ databases: ['a/x.mmdb', 'b/x.mmdb'] }, 'geo.databases[1].name: duplicate database name (got "x.mmdb"'],
     [
       { databases: [{ path: 'x', fields: ['country', 'planet'] }] },
-      'geo.databases[0].fields[1]: unknown field "planet"',
+      'geo.databases[0].fields[1]: not a valid value (got "planet"',
     ],
-    [{ databases: [{ path: 'x', colour: 1 }] }, 'geo.databases[0].colour: unknown option'],
-    [{ databases: 'x', cache: -1 }, 'geo.cache: expected an integer'],
+    [{ databases: [{ path: 'x', colour: 1 }] }, 'geo.databases[0].colour: unknown key'],
+    [{ databases: 'x', cache: -1 }, 'geo.cache: too small (got -1, expected a number >= 0)'],
     [{ databases: 'x', cache: 1.5 }, 'geo.cache'],
-    [{ databases: 'x', cache: { records: -2 } }, 'geo.cache.records: expected an integer'],
-    [{ databases: 'x', cache: { addresses: 'many' } }, 'geo.cache.addresses: expected an integer'],
-    [{ databases: 'x', cache: { lines: 1 } }, 'geo.cache.lines: unknown option'],
+    [{ databases: 'x', cache: { records: -2 } }, 'geo.cache.records: too small (got -2'],
+    [{ databases: 'x', cache: { addresses: 'many' } }, 'geo.cache.addresses: wrong type (got "many"'],
+    [{ databases: 'x', cache: { lines: 1 } }, 'geo.cache.lines: unknown key'],
     [{ databases: 'x', locales: [] }, 'geo.locales'],
     [
       { databases: 'x', specialNetworks: ['private', 'moon'] },
-      'geo.specialNetworks[1]: unknown network "moon"',
+      'geo.specialNetworks[1]: not a valid value (got "moon"',
     ],
-    [{ databases: 'x', watch: { pollMs: 0 } }, 'geo.watch.pollMs'],
-    [{ databases: 'x', watch: 'yes' }, 'geo.watch: expected'],
+    [{ databases: 'x', watch: { pollMs: 0 } }, 'geo.watch.pollMs: too small (got 0'],
+    [{ databases: 'x', watch: 'yes' }, 'geo.watch: wrong type (got "yes"'],
     [{ databases: 'x', allowOlder: 'no' }, 'geo.allowOlder'],
     [{ databases: 'x', onReload: 1 }, 'geo.onReload: expected a function'],
-    [{ databases: 'x', databse: 'y' }, 'geo.databse: unknown option'],
+    [{ databases: 'x', databse: 'y' }, 'geo.databse: unknown key'],
     [{ databases: 'x', metrics: {} }, 'geo.metrics: expected an object with geoDatabase'],
   ])('%j', async (options, message) => {
     const error = await openGeoTagger(options as unknown as GeoOptions).catch((e: unknown) => e);

@@ -181,7 +181,7 @@ describe('createHeavyHitters', () => {
         'metrics.topClients.prefix.v4',
         'metrics.topClients.prefix.v6',
         'metrics.topClients.windowMs',
-        'metrics.topClients.anonymize.hmacKey',
+        'metrics.topClients.anonymize',
       ]);
     }
   });

@@ -26,7 +26,10 @@ describe('realip check', () => {
     dir = await mkdtemp(join(tmpdir(), 'realip-cli-'));
     await writeFile(join(dir, 'ok.yaml'), 'resolve:\n  trustedProxies: [10.0.0.0/8]\n');
     await writeFile(join(dir, 'bad.yaml'), 'resolve:\n  trustedProxies: [10.0.0/8]\n  hopz: 1\n');
-    await writeFile(join(dir, 'stage.yaml'), 'version: 1\nresolve:\n  preset: aws-alb\n');
+    await writeFile(
+      join(dir, 'stage.yaml'),
+      'version: 1\nresolve:\n  preset:\n    name: cloudflare\n    requireHeader: { name: x-t, valueEnv: REALIP_TEST_NO_SUCH_TENANT }\n',
+    );
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -76,12 +79,10 @@ describe('realip check', () => {
     expect(r.err).toContain('Usage: realip check');
   });
 
-  it('builds the stages: a preset that needs your proxies fails at its line (unless --schema-only)', async () => {
+  it('builds the stages: a tenant secret from an unset variable fails at its line (unless --schema-only)', async () => {
     const r = await capture(() => check([join(dir, 'stage.yaml')]));
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(
-      /stage\.yaml:2: resolve\.trustedProxies: preset "aws-alb" needs the addresses of your own deployment/,
-    );
+    expect(r.err).toMatch(/stage\.yaml:5: resolve\.preset\.requireHeader\.valueEnv: environment variable/);
     expect((await capture(() => check(['--schema-only', join(dir, 'stage.yaml')]))).code).toBe(0);
   });
 

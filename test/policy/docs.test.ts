@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { generated } from '../../scripts/gen-config-docs.mjs';
 
 describe('generated configuration docs', () => {
-  it('docs/configuration.md and docs/policy.schema.json agree with the schema (regenerate: node --import tsx scripts/gen-config-docs.mjs)', async () => {
+  it('docs/configuration.md, docs/policy.schema.json and docs/sidecar.md agree with the specs (regenerate: node --import tsx scripts/gen-config-docs.mjs)', async () => {
     const files = (await generated()) as Record<string, string>;
-    expect(Object.keys(files)).toHaveLength(2);
+    expect(Object.keys(files)).toHaveLength(3);
     for (const [path, text] of Object.entries(files)) {
       expect({ path, text: await readFile(path, 'utf8') }).toEqual({ path, text });
     }
@@ -25,5 +25,14 @@ describe('generated configuration docs', () => {
     ]) {
       expect(doc).toContain(`\`${key}\``);
     }
+  });
+
+  it("documents every sidecar option with its flag (docs/sidecar.md, from the sidecar's spec)", async () => {
+    const { sidecarSpec, SIDECAR_FLAGS } = await import('../../src/sidecar/spec.js');
+    const files = (await generated()) as Record<string, string>;
+    const doc = Object.entries(files).find(([p]) => p.endsWith('sidecar.md'))![1];
+    for (const key of Object.keys(sidecarSpec.def.shape)) expect(doc).toContain(`| \`${key}\` |`);
+    for (const [path, f] of Object.entries(SIDECAR_FLAGS))
+      expect(doc).toMatch(new RegExp(`\\| \`${path}\` \\| \`--${f.flag}[ \`]`));
   });
 });

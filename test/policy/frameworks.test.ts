@@ -96,10 +96,10 @@ describe.each([
   });
 
   it('a policy a stage refuses fails `ready` with file positions and every request with next(err)', async () => {
-    const bad = parsePolicy('resolve:\n  preset: aws-alb\n', { filename: 'bad.yaml' });
+    const bad = parsePolicy(REFUSED_BY_A_STAGE, { filename: 'bad.yaml' });
     const mw = expressRealip(bad, { logger: capture().logger });
     await expect(mw.ready).rejects.toBeInstanceOf(PolicyError);
-    await expect(mw.ready).rejects.toThrow(/^bad\.yaml:1: resolve\.trustedProxies/);
+    await expect(mw.ready).rejects.toThrow(/^bad\.yaml:4: resolve\.preset\.requireHeader\.valueEnv/);
     const app = expressFn();
     app.use(mw);
     app.use(
@@ -115,6 +115,10 @@ describe.each([
     expect(r.body).toBe('PolicyError');
   });
 });
+
+/** Valid to the schema; refused when the stack is built (the tenant secret's variable is unset). */
+const REFUSED_BY_A_STAGE =
+  'resolve:\n  preset:\n    name: cloudflare\n    requireHeader: { name: x-t, valueEnv: REALIP_TEST_NO_SUCH_TENANT }\n';
 
 describe('Fastify: fastify.register(realip, policy)', () => {
   it('resolves, denies, limits (404s too), logs to request.log or a given logger, and counts', async () => {
@@ -170,7 +174,7 @@ describe('Fastify: fastify.register(realip, policy)', () => {
     const bad = Fastify();
     cleanup.push(() => bad.close());
     await expect(
-      bad.register(fastifyRealip, parsePolicy('resolve:\n  preset: aws-alb\n', { filename: 'bad.yaml' })),
-    ).rejects.toThrow(/bad\.yaml:1: resolve\.trustedProxies/);
+      bad.register(fastifyRealip, parsePolicy(REFUSED_BY_A_STAGE, { filename: 'bad.yaml' })),
+    ).rejects.toThrow(/bad\.yaml:4: resolve\.preset\.requireHeader\.valueEnv/);
   });
 });

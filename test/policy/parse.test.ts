@@ -38,7 +38,7 @@ describe('parsePolicy: one problem per case, at its line', () => {
     ['resolve:\n  hops: 0\n', 'p.yaml:2: resolve.hops: too small (got 0, expected a number >= 1)'],
     [
       'resolve:\n  preset: cloudflar\n',
-      'p.yaml:2: resolve.preset: wrong type (got "cloudflar", expected a preset name',
+      'p.yaml:2: resolve.preset: unknown preset (got "cloudflar", expected one of cloudflare,',
     ],
     [
       'resolve:\n  preset: { name: cloudflare, requireHeader: { name: x-token } }\n',

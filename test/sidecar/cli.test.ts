@@ -59,6 +59,8 @@ describe('flag parsing', () => {
     ['5m', 300_000],
     ['1h', 3_600_000],
     ['0', 0],
+    ['1.1s', 1100],
+    ['0.5ms', 0.5], // kept: the spec rejects a fraction of a millisecond, as createSidecar does
     ['10', undefined],
     ['-1s', undefined],
     ['s', undefined],
@@ -92,7 +94,10 @@ describe('realip sidecar (child process)', () => {
     expect(cli.stderr()).toMatch(/--upstream is required/);
     expect(cli.stderr()).toMatch(/--listen: not an address/);
     expect(cli.stderr()).toMatch(/--shutdown-delay: not a duration/);
-    expect(cli.stderr()).toMatch(/--proxy-protocol needs --proxy-protocol-trusted/);
+    // The spec's check (createSidecar's too), named by flag and option path.
+    expect(cli.stderr()).toMatch(
+      /--proxy-protocol-trusted \(proxyProtocol\.trusted\): at least one trusted sender is required/,
+    );
   }, 60_000);
 
   it('SIGTERM: readyz fails at once, the public listener serves during the delay, in-flight completes, exit 0', async () => {

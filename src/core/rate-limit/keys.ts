@@ -3,24 +3,10 @@
  * (default /64: one customer LAN, so rotating through a /64 cannot mint 2^64 buckets) and
  * IPv4-mapped IPv6 unmapped (`::ffff:192.0.2.1` shares the bucket of `192.0.2.1`).
  */
-import type { IssueCollector } from '../../errors.js';
 import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, parseIpInto, type IpKind } from '../ip.js';
 
 /** The key shared by every request whose client IP is undeterminable (`undeterminable: 'deny'`). */
 export const UNDETERMINABLE_KEY = '!undeterminable';
-
-/** Validates `ipv6Prefix` (an integer 1-128); reports under `path`. */
-export function validateIpv6Prefix(value: unknown, path: string, issues: IssueCollector): number {
-  if (value === undefined) return 64;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 128) {
-    issues.add(
-      path,
-      `expected an integer from 1 to 128 (got ${JSON.stringify(value)}); /64 is one customer LAN`,
-    );
-    return 64;
-  }
-  return value;
-}
 
 /**
  * Parses a client IP once per request and derives its key. After `derive()`, `kind` and `words`

@@ -6,165 +6,34 @@
  * {@link RateLimitDecision}. Adapters turn the decision into headers and a 429. Store errors go
  * through `storeFailure` and are never reported as 429s.
  */
-import { IssueCollector, joinPath } from '../../errors.js';
-import type { RealipMetricsHooks } from '../../types.js';
+import { ConfigError, IssueCollector, joinPath } from '../../errors.js';
+import { configIssues, parseOptions } from '../../spec/spec.js';
+import { rateLimitProblems, rateLimitSpec } from '../../rate-limit/spec.js';
 import { compileExemptPaths, type PathExemption } from '../paths.js';
 import { problemBody } from '../problem.js';
-import type {
-  IpLists,
-  RateLimitInfo,
-  RateLimitTier,
-  RealipContext,
-  UndeterminablePolicy,
-  WarningHandler,
-} from '../../types.js';
+import type { RateLimitInfo, RealipContext } from '../../types.js';
 import { Breaker, PROBE_STORE, SKIP_STORE, withTimeout } from './breaker.js';
 import { leakRate } from './gcra.js';
 import { retryAfterSeconds } from './headers.js';
-import { KeyDeriver, UNDETERMINABLE_KEY, validateIpv6Prefix } from './keys.js';
+import { KeyDeriver, UNDETERMINABLE_KEY } from './keys.js';
 import { MemoryBinding, createMemoryStore } from './memory.js';
 import { Outcome, type PolicyPlan, type RateLimitStore, type StoreBinding } from './store.js';
 import { compileTiers, selectTier, sfString, type CompiledTier } from './tiers.js';
 
-/** Custom key: return a string to count the request under it, or undefined for the IP key. */
-export type RateLimitKeyFunction<Req = unknown> = (
-  ip: string | undefined,
-  context: RealipContext,
-  request: Req,
-) => string | undefined;
-
-/** Passed to `onLimited`: the first rejection of a key in a window (later ones are only counted). */
-export interface RateLimitedEvent {
-  readonly key: string;
-  readonly tier: string;
-  /** Names of the limits that rejected the request. */
-  readonly policies: readonly string[];
-  /** Seconds until the client may retry. */
-  readonly retryAfter: number;
-  /** The client IP (undefined when undeterminable). */
-  readonly ip: string | undefined;
-}
-
-/** Passed to `onStoreError`. */
-export interface RateLimitStoreErrorEvent {
-  readonly store: string;
-  /** What the request got instead: `insurance`, `open` or `closed`. */
-  readonly fallback: StoreFailurePolicy;
-  /** Consecutive errors so far (the breaker opens at 5). */
-  readonly consecutive: number;
-  /** True when this error opened the breaker (Redis is skipped, probed every second). */
-  readonly breakerOpened: boolean;
-}
-
-/** What happens to requests while the store fails. */
-export type StoreFailurePolicy = 'insurance' | 'open' | 'closed';
-
-/** Options of `createRateLimiter()` and the `rateLimit` middlewares (policy file: `rateLimit`). */
-export interface RateLimitOptions<Req = unknown> {
-  /**
-   * Tiers, first match wins; the tier without `match`/`countries` is the default and comes last.
-   * Each limit needs `points` and `duration` (seconds); `burst` switches it to nginx `limit_req`
-   * semantics. There is no implicit default limit.
-   * @example [{ name: 'internal', match: ['private'], limits: [{ points: 10, duration: 1, burst: 20 }] },
-   *           { name: 'internet', limits: [{ points: 10, duration: 1, burst: 5 }] }]
-   */
-  tiers: readonly RateLimitTier[];
-  /**
-   * Where counters live: `'memory'` (per process, bounded by `maxKeys`) or a store from
-   * `realip/redis` so all replicas share one limit.
-   * @default 'memory'
-   */
-  store?: 'memory' | RateLimitStore;
-  /**
-   * What requests get while a remote store fails or times out: `insurance` (a per-process memory
-   * limiter with limits divided by `replicas`), `open` (not limited) or `closed` (503). Never 429.
-   * @default 'insurance'
-   */
-  storeFailure?: StoreFailurePolicy;
-  /**
-   * Replicas sharing the remote store: the insurance limiter enforces `ceil(points / replicas)`
-   * (and `floor(burst / replicas)`) per process, so the fleet stays near the configured limit.
-   * @default 1
-   */
-  replicas?: number;
-  /**
-   * A store call unanswered after this many milliseconds is a store error (a hung Redis must not
-   * hang requests). After 5 errors in a row the store is skipped and probed once per second.
-   * @default 100
-   */
-  storeTimeoutMs?: number;
-  /** Called on every store error (timeouts included). @default a warning, once */
-  onStoreError?: (error: Error, event: RateLimitStoreErrorEvent) => void;
-  /**
-   * Called when a remote store's state changes: `false` at the first error (requests are then
-   * decided by `storeFailure`), `true` when it answers again; also at the first answer or error
-   * after construction. Not called for the memory store.
-   * @default undefined (no callback)
-   */
-  onStoreHealth?: (healthy: boolean) => void;
-  /**
-   * Store health into metrics: `createRealipMetrics().hooks` from `realip/metrics` (or your own
-   * object with these three methods) sets `realip_store_healthy`, `realip_store_fallback_active`
-   * (1 while requests are decided by `storeFailure`) and counts `realip_store_errors_total`. The
-   * memory store is reported healthy at construction, a remote store at its first answer or error.
-   */
-  metrics?: Pick<RealipMetricsHooks, 'storeHealth' | 'storeFallback' | 'storeError'>;
-  /**
-   * Called the first time a key is limited in a window; later rejections are only counted
-   * (`stats()`), so a flood does not flood your logs.
-   * @default undefined (no callback)
-   */
-  onLimited?: (event: RateLimitedEvent) => void;
-  /**
-   * IPv6 clients are keyed by this prefix length. Security: one subscriber usually holds a whole
-   * /64 (or /56), so per-address keys would let a client rotate through 2^64 fresh buckets.
-   * @default 64
-   */
-  ipv6Prefix?: number;
-  /**
-   * Custom key (e.g. per API key); return undefined to fall back to the IP key. Tiers still match
-   * on the IP. Security: a key taken from request data the client controls lets it pick fresh
-   * buckets; derive it from authenticated data.
-   * @default undefined (the IP key)
-   */
-  key?: RateLimitKeyFunction<Req>;
-  /**
-   * Most keys the memory store (and the insurance limiter) tracks; the least recently used is
-   * evicted. Security: bounds memory under a flood of rotating addresses.
-   * @default 100000
-   */
-  maxKeys?: number;
-  /**
-   * Requests whose client IP is undeterminable: `deny` counts them all in ONE shared bucket of the
-   * last tier (so they are limited together, never silently unlimited); `allow` skips limiting
-   * for them.
-   * @default 'deny'
-   */
-  undeterminable?: UndeterminablePolicy;
-  /** Paths never counted: exact (`/healthz`) or whole-segment prefixes (`/static/`). @default [] */
-  exempt?: readonly string[];
-  /** Send `RateLimit-Policy` and `RateLimit`. @default true */
-  headers?: boolean;
-  /** Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (delta seconds). @default false */
-  legacyHeaders?: boolean;
-  /** Put the client IP in the 429 problem body. Privacy: off so bodies never carry personal data. @default false */
-  exposeIp?: boolean;
-  /**
-   * Named lists for `{ list: 'name' }` in `match` (see `createIpLists()`).
-   * @default undefined (list references are a configuration error)
-   */
-  lists?: IpLists;
-  /**
-   * Prefix of every policy's store keys. Limiters sharing one store need distinct prefixes (or
-   * distinct tier names); a clash is a configuration error.
-   * @default ''
-   */
-  prefix?: string;
-  /** Milliseconds clock (tests). @default Date.now */
-  clock?: () => number;
-  /** @default process.emitWarning once per code */
-  onWarning?: WarningHandler;
-}
+export type {
+  RateLimitKeyFunction,
+  RateLimitOptions,
+  RateLimitedEvent,
+  RateLimitStoreErrorEvent,
+  StoreFailurePolicy,
+} from '../../rate-limit/spec.js';
+import type {
+  RateLimitKeyFunction,
+  RateLimitOptions,
+  RateLimitedEvent,
+  RateLimitStoreErrorEvent,
+  StoreFailurePolicy,
+} from '../../rate-limit/spec.js';
 
 /** Where a decision came from. */
 export type RateLimitSource = 'store' | 'insurance' | 'open' | 'closed';
@@ -337,106 +206,27 @@ class Limiter implements RateLimiter {
   };
 
   constructor(options: RateLimitOptions, path: string) {
-    const issues = new IssueCollector();
-    const o = (options ?? {}) as RateLimitOptions;
-    if (options === null || typeof options !== 'object')
-      issues.add(path, 'expected an options object with "tiers"');
-    const known = new Set([
-      'tiers',
-      'store',
-      'storeFailure',
-      'replicas',
-      'storeTimeoutMs',
-      'onStoreError',
-      'onStoreHealth',
-      'metrics',
-      'onLimited',
-      'ipv6Prefix',
-      'key',
-      'maxKeys',
-      'undeterminable',
-      'exempt',
-      'headers',
-      'legacyHeaders',
-      'exposeIp',
-      'lists',
-      'prefix',
-      'clock',
-      'onWarning',
-    ]);
-    for (const k of Object.keys(o))
-      if (!known.has(k)) issues.add(joinPath(path, k), `unknown option (known: ${[...known].join(', ')})`);
+    const o = parseOptions(rateLimitSpec, options, path, () => {
+      const problems = rateLimitProblems(options);
+      if (problems.length > 0) throw new ConfigError(configIssues(rateLimitSpec, problems, path));
+    });
     const clock = o.clock ?? Date.now;
-    if (typeof clock !== 'function')
-      issues.add(joinPath(path, 'clock'), 'expected a function returning milliseconds');
-    const prefix = o.prefix ?? '';
-    if (typeof prefix !== 'string') issues.add(joinPath(path, 'prefix'), 'expected a string');
-    this.tiers = compileTiers(o.tiers, o.lists, String(prefix), path, issues);
+    this.tiers = compileTiers(o.tiers, o.lists, o.prefix as string, path);
     this.last = this.tiers[this.tiers.length - 1]!;
-    this.deriver = new KeyDeriver(validateIpv6Prefix(o.ipv6Prefix, joinPath(path, 'ipv6Prefix'), issues));
-    if (o.key !== undefined && typeof o.key !== 'function')
-      issues.add(joinPath(path, 'key'), 'expected a function (ip, context, request) => string | undefined');
+    this.deriver = new KeyDeriver(o.ipv6Prefix as number);
     this.keyFn = o.key;
-    const und = o.undeterminable ?? 'deny';
-    if (und !== 'deny' && und !== 'allow')
-      issues.add(joinPath(path, 'undeterminable'), `expected "deny" or "allow" (got ${JSON.stringify(und)})`);
-    this.allowUndeterminable = und === 'allow';
-    this.exemption = compileExemptPaths(o.exempt, joinPath(path, 'exempt'), issues);
-    const maxKeys = o.maxKeys ?? 100_000;
-    if (typeof maxKeys !== 'number' || !Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > 100_000_000) {
-      issues.add(
-        joinPath(path, 'maxKeys'),
-        `expected an integer from 1 to 100000000 (got ${JSON.stringify(maxKeys)})`,
-      );
-    }
-    const failure = o.storeFailure ?? 'insurance';
-    if (failure !== 'insurance' && failure !== 'open' && failure !== 'closed') {
-      issues.add(
-        joinPath(path, 'storeFailure'),
-        `expected "insurance", "open" or "closed" (got ${JSON.stringify(failure)})`,
-      );
-    }
+    this.allowUndeterminable = o.undeterminable === 'allow';
+    this.exemption = compileExemptPaths(o.exempt as string[], joinPath(path, 'exempt'), new IssueCollector());
+    const maxKeys = o.maxKeys as number;
+    const failure = o.storeFailure as StoreFailurePolicy;
     this.failure = failure;
-    const replicas = o.replicas ?? 1;
-    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > 10000) {
-      issues.add(
-        joinPath(path, 'replicas'),
-        `expected an integer from 1 to 10000 (got ${JSON.stringify(replicas)})`,
-      );
-    }
-    const timeoutMs = o.storeTimeoutMs ?? 100;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > 60000) {
-      issues.add(
-        joinPath(path, 'storeTimeoutMs'),
-        `expected milliseconds from 1 to 60000 (got ${JSON.stringify(timeoutMs)})`,
-      );
-    }
-    this.timeoutMs = timeoutMs;
-    for (const k of ['onStoreError', 'onStoreHealth', 'onLimited', 'onWarning'] as const) {
-      if (o[k] !== undefined && typeof o[k] !== 'function')
-        issues.add(joinPath(path, k), 'expected a function');
-    }
-    for (const k of ['headers', 'legacyHeaders', 'exposeIp'] as const) {
-      if (o[k] !== undefined && typeof o[k] !== 'boolean')
-        issues.add(joinPath(path, k), 'expected true or false');
-    }
-    this.headers = o.headers ?? true;
-    this.legacyHeaders = o.legacyHeaders ?? false;
-    this.exposeIp = o.exposeIp ?? false;
+    const replicas = o.replicas as number;
+    this.timeoutMs = o.storeTimeoutMs as number;
+    this.headers = o.headers as boolean;
+    this.legacyHeaders = o.legacyHeaders as boolean;
+    this.exposeIp = o.exposeIp as boolean;
     this.onStoreError = o.onStoreError;
     this.onStoreHealth = o.onStoreHealth;
-    const m = o.metrics as Record<string, unknown> | undefined;
-    if (
-      m !== undefined &&
-      (m === null ||
-        typeof m !== 'object' ||
-        !['storeHealth', 'storeFallback', 'storeError'].every((f) => typeof m[f] === 'function'))
-    ) {
-      issues.add(
-        joinPath(path, 'metrics'),
-        'expected an object with storeHealth, storeFallback and storeError (createRealipMetrics().hooks)',
-      );
-    }
     this.metrics = o.metrics;
     this.onLimited = o.onLimited;
     const onWarning = o.onWarning;
@@ -453,28 +243,14 @@ class Limiter implements RateLimiter {
           });
         }
       : defaultWarning;
-    let store: RateLimitStore;
-    if (o.store === undefined || o.store === 'memory') store = createMemoryStore();
-    else if (
-      o.store !== null &&
-      typeof o.store === 'object' &&
-      typeof (o.store as RateLimitStore).bind === 'function'
-    )
-      store = o.store;
-    else {
-      issues.add(
-        joinPath(path, 'store'),
-        `expected "memory" or a store from realip/redis (got ${JSON.stringify(o.store)})`,
-      );
-      store = createMemoryStore();
-    }
+    const store: RateLimitStore = o.store === 'memory' ? createMemoryStore() : (o.store as RateLimitStore);
     this.storeKind = store.kind;
     this.remote = store.remote;
-    const safeClock = typeof clock === 'function' ? clock : Date.now;
-    this.breaker = new Breaker(5, 1000, safeClock);
-    // Validate everything (including what the store can honour) before anything is claimed.
-    const context = { path, issues, maxKeys: Number(maxKeys) || 100_000, clock: safeClock };
-    if (!issues.ok) issues.throwIfAny();
+    this.breaker = new Breaker(5, 1000, clock);
+    // What the store can honour (whole-second windows on Redis) and its key prefixes, checked
+    // before anything is claimed.
+    const issues = new IssueCollector();
+    const context = { path, issues, maxKeys, clock };
     this.binding = store.bind(this.tiers, context);
     if (!issues.ok) {
       void this.binding.close();
@@ -487,7 +263,7 @@ class Limiter implements RateLimiter {
     this.insuranceTiers = scaleTiers(this.tiers, replicas);
     this.insurance =
       this.remote && failure === 'insurance'
-        ? new MemoryBinding(this.insuranceTiers, context.maxKeys, safeClock)
+        ? new MemoryBinding(this.insuranceTiers, context.maxKeys, clock)
         : undefined;
   }
 
