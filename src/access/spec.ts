@@ -22,7 +22,8 @@ import {
   UNDETERMINABLE_DOC,
   unknownListMessage,
 } from '../spec/common.js';
-import { doc, isFunction, opt, rules, runtime, z } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, isFunction, opt, rules, runtime } from '../spec/spec.js';
 
 import type { IpRule } from '../core/cidr.js';
 import type { IpListReloadError, IpListReloadEvent } from '../core/lists.js';

@@ -8,7 +8,8 @@
  * No maxmind here: the policy schema imports this module.
  */
 import { basename } from 'node:path';
-import { doc, opt, rules, runtime, isFunction, z } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, opt, rules, runtime, isFunction } from '../spec/spec.js';
 import { SPECIAL_NETWORKS } from './special.js';
 
 import type { SameKeys } from '../spec/spec.js';

@@ -3,7 +3,8 @@
  * through these schemas; the access log (./spec.ts) and the policy file's `log` section reuse the same
  * field objects. See src/spec/spec.ts.
  */
-import { opt, rules, z, type Rule, type SameKeys } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { opt, rules, type Rule, type SameKeys } from '../spec/spec.js';
 
 /** How addresses are written to logs, metrics, top-clients and problem bodies. */
 export type AnonymizeMode = 'none' | 'truncate' | 'hmac' | 'drop';

@@ -10,7 +10,8 @@
  * secret in the file.
  */
 import { ENV_NAME, exemptPaths, EXEMPT_DOC, headerName } from '../spec/common.js';
-import { doc, opt, rules, runtime, z, type Rule } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, opt, rules, runtime, type Rule } from '../spec/spec.js';
 
 import type { Anonymizer } from '../core/anonymize.js';
 import type { HeavyHitters } from '../core/heavy-hitters.js';

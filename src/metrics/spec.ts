@@ -5,7 +5,8 @@
  */
 import type { Registry } from 'prom-client';
 import { countryCode, exemptPaths, EXEMPT_DOC } from '../spec/common.js';
-import { doc, opt, rules, runtime, isFunction, z } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, opt, rules, runtime, isFunction } from '../spec/spec.js';
 
 import type { HeavyHitters } from '../core/heavy-hitters.js';
 import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from '../core/anonymize.js';

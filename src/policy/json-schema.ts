@@ -1,5 +1,5 @@
 /** The policy's JSON Schema (draft 2020-12), for editors: `realip schema > policy.schema.json`. */
-import { z } from '../spec/spec.js';
+import * as z from 'zod/mini';
 import { policySchema } from './schema.js';
 
 /** Returns the JSON Schema of a policy file (what may be written, defaults as `default`). */

@@ -11,7 +11,8 @@
  * file position by ./parse.ts. The JSON Schema (`realip schema`) and docs/configuration.md's
  * reference are generated from the specs' documentation.
  */
-import { doc, opt, z } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, opt } from '../spec/spec.js';
 import { rateLimitPolicy } from '../rate-limit/spec.js';
 import { metricsPolicy } from '../metrics/spec.js';
 import { accessPolicy, listsPolicy } from '../access/spec.js';

@@ -5,7 +5,8 @@
  */
 import { parseRedisNode } from '../policy/redis-connect.js';
 import { ENV_NAME } from '../spec/common.js';
-import { doc, isFunction, opt, runtime, z, type Rule, type SameKeys } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, isFunction, opt, runtime, type Rule, type SameKeys } from '../spec/spec.js';
 import type { IoredisLike, NodeRedisLike } from '../redis/index.js';
 
 type Rec = Record<string, unknown>;

@@ -23,7 +23,8 @@ import {
   undeterminable,
   unknownListMessage,
 } from '../spec/common.js';
-import { doc, isFunction, opt, rules, runtime, z, type Rule, type SameKeys } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, isFunction, opt, rules, runtime, type Rule, type SameKeys } from '../spec/spec.js';
 import type { Problem } from '../spec/issues.js';
 import { leakRate } from '../core/rate-limit/gcra.js';
 

@@ -15,7 +15,8 @@ import { FORBIDDEN_HEADERS, PRESETS, PRESET_NAMES, type PresetSpec } from '../co
 import { IssueCollector } from '../errors.js';
 import { ENV_NAME, HEADER_TOKEN, headerName, ipRules } from '../spec/common.js';
 import { closest, type PathSegment } from '../spec/paths.js';
-import { doc, isFunction, opt, rules, runtime, z, type Rule, type SameKeys } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { doc, isFunction, opt, rules, runtime, type Rule, type SameKeys } from '../spec/spec.js';
 import type { PresetName, WarningHandler } from '../types.js';
 
 /** Error codes of the resolve stage (docs/errors.md). */

@@ -7,7 +7,8 @@
  * `SIDECAR_DEFAULTS` is derived from them. See src/spec/spec.ts.
  */
 import { HEADER_TOKEN, ipRules } from '../spec/common.js';
-import { defaultsOf, doc, isFunction, opt, runtime, z } from '../spec/spec.js';
+import * as z from 'zod/mini';
+import { defaultsOf, doc, isFunction, opt, runtime } from '../spec/spec.js';
 
 import type { IpRule } from '../core/cidr.js';
 import type { SameKeys } from '../spec/spec.js';

@@ -8,7 +8,8 @@ import { compileRanges, type IpRule } from '../core/cidr.js';
 import { compileExemptPaths } from '../core/paths.js';
 import { parsePath } from './paths.js';
 import type { IpLists } from '../types.js';
-import { doc, runtime, z } from './spec.js';
+import * as z from 'zod/mini';
+import { doc, runtime } from './spec.js';
 
 /** An HTTP header name (RFC 9110 token). */
 export const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

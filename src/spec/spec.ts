@@ -16,8 +16,6 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { problemsFromZod, schemasAlong, type Problem } from './issues.js';
 import { pathToString, type PathSegment } from './paths.js';
 
-export { z };
-
 /** A zod schema of any build. */
 export type Schema = z.core.$ZodType;
 
