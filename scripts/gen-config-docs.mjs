@@ -132,7 +132,7 @@ function sidecarRows(node, path, flags, flagDefault, out) {
 /** Renders the sidecar's options table (markdown) from its spec. */
 export async function renderSidecarOptions() {
   const { sidecarSpec, SIDECAR_FLAGS, flagDefault } = await import('../src/sidecar/spec.ts');
-  const { z } = await import('../src/spec/spec.ts');
+  const z = await import('zod/mini');
   const schema = z.toJSONSchema(sidecarSpec, { unrepresentable: 'any', io: 'input' });
   const out = ['| Option | Flag | Type | Default | Description |', '| --- | --- | --- | --- | --- |'];
   sidecarRows(schema, '', SIDECAR_FLAGS, flagDefault, out);
