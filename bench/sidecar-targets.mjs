@@ -127,8 +127,7 @@ if (mode === 'undici') {
   let handler = (_req, res) => answer(res);
   if (mode === 'stack') {
     // As src/cli/sidecar.ts loadDefaultStack() builds it for `--trusted-proxy 127.0.0.1`.
-    const { createStack, defaultPolicy } = await import(new URL(`../${arg}`, import.meta.url).href);
-    const base = defaultPolicy();
+    const { createStack, DEFAULT_POLICY: base } = await import(new URL(`../${arg}`, import.meta.url).href);
     const policy = {
       ...base,
       resolve: { ...base.resolve, trustedProxies: ['127.0.0.1'] },

@@ -25,7 +25,8 @@ const opt = (name: string, def: string): string => {
 const VARIANTS = ['bare', 'logonly', 'full', 'no-log', 'no-ratelimit', 'no-geo', 'no-access', 'resolve-only'];
 
 async function serve(framework: string, variant: string, logFile: string): Promise<void> {
-  const { embeddedGeoDatabase, parsePolicy } = await import('../src/policy/index.js');
+  const { parsePolicy } = await import('../src/policy/index.js');
+  const { embeddedGeoDatabase } = await import('../src/policy/files.js');
   const pino = (await import('pino')).default;
   const logger = pino(pino.destination({ dest: logFile, sync: false }));
   const sections: Record<string, unknown> = {

@@ -46,7 +46,8 @@ const opt = (name: string, def: string) => {
 // ---------------------------------------------------------------------------------------------
 
 async function serve(kind: string, logFile: string): Promise<void> {
-  const { embeddedGeoDatabase, parsePolicy } = await import('../src/policy/index.js');
+  const { parsePolicy } = await import('../src/policy/index.js');
+  const { embeddedGeoDatabase } = await import('../src/policy/files.js');
   const mmdb = embeddedGeoDatabase();
   if (!mmdb) throw new Error('npm install @ip-location-db/geo-whois-asn-country-mmdb');
   const pino = (await import('pino')).default;

@@ -3,11 +3,8 @@
  * GeoIP reader, Redis client, logger or metrics library.
  */
 export { RealipError, ConfigError, type ConfigIssue } from './errors.js';
-export { canonicalIp } from './core/ip.js';
 export {
   createIpMatcher,
-  parseCidr,
-  NAMED_RANGES,
   type IpMatcher,
   type IpRule,
   type IpBlock,
@@ -18,7 +15,6 @@ export {
 export {
   createAnonymizer,
   anonymizeProblem,
-  REDACTED,
   type Anonymizer,
   type AnonymizeMode,
   type AnonymizeOptions,
@@ -27,11 +23,6 @@ export {
 export {
   createAccessLog,
   AccessLogInput,
-  decisionOf,
-  trustedHops,
-  redactedExplanation,
-  anonymizedExplain,
-  SENSITIVE_HEADERS,
   type AccessLog,
   type AccessLogEvent,
   type AccessLogLevel,
@@ -43,7 +34,6 @@ export {
 } from './core/log.js';
 export {
   createHeavyHitters,
-  SpaceSaving,
   type HeavyHitters,
   type HeavyHittersOptions,
   type SketchEntry,
@@ -53,25 +43,17 @@ export {
 } from './core/heavy-hitters.js';
 export type { RealipMetricsHooks } from './types.js';
 // Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
-export {
-  createRequestResolver,
-  isResolverLike,
-  type ResolverLike,
-  type RequestResolverOptions,
-} from './core/http.js';
+export { createRequestResolver, type ResolverLike, type RequestResolverOptions } from './core/http.js';
 export type { RealipContext } from './types.js';
 // --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
 export {
   createResolver,
-  ClientResolution,
-  DEFAULT_MAX_ENTRIES,
-  DEFAULT_MAX_HEADER_BYTES,
   type Resolver,
   type NormalizedResolverOptions,
   type NormalizedRequireHeader,
   type CreateResolverSettings,
 } from './core/resolve.js';
-export { PRESETS, PRESET_NAMES, type PresetSpec } from './core/presets.js';
+export type { PresetSpec } from './core/presets.js';
 export type {
   Resolution,
   ResolutionReason,
@@ -108,7 +90,7 @@ export type { AccessDecision, IpLists, IpLookup, IpRuleOrList, ListRef } from '.
 // Rate limiting (rateLimit stage)
 export {
   createRateLimiter,
-  RateLimitDecision,
+  type RateLimitDecision,
   type RateLimiter,
   type RateLimitOptions,
   type RateLimitKeyFunction,
@@ -118,7 +100,6 @@ export {
   type RateLimitSource,
   type StoreFailurePolicy,
 } from './core/rate-limit/limiter.js';
-export { rateLimitKey } from './core/rate-limit/keys.js';
 export type {
   RateLimitStore,
   StoreBinding,
@@ -131,7 +112,6 @@ export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';
 // PROXY protocol (sidecar): the pure v1/v2 header parser, usable by any server.
 export {
   parseProxyHeader,
-  ProxyHeaderParser,
   type ProxyHeader,
   type ProxyParseResult,
   type ProxyFeedResult,

@@ -81,9 +81,6 @@ export const listsSpec = doc(
   },
 );
 
-/** The policy's `lists` section. */
-export const listsPolicy = listsSpec;
-
 /** True when a definition is valid (the list can be built). */
 export const isValidListDefinition = (def: unknown): boolean => z.safeParse(listDefinition, def).success;
 

@@ -149,8 +149,7 @@ async function loadDefaultStack(b: {
   readonly header: string | undefined;
   readonly undeterminable: 'deny' | 'allow';
 }): Promise<SidecarStack> {
-  const { createStack, defaultPolicy } = await import('../policy/index.js');
-  const base = defaultPolicy();
+  const { createStack, DEFAULT_POLICY: base } = await import('../policy/index.js');
   const policy = {
     ...base,
     resolve: {

@@ -40,16 +40,14 @@ import {
 import { NOT_IP, parseIpInto } from './ip.js';
 import { createIpLists } from './lists.js';
 import { compileExemptPaths, type PathExemption } from './paths.js';
-import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from './problem.js';
 
 export type { AccessOptions, CountryRules } from '../access/spec.js';
 import type { AccessOptions, IpListDefinitions } from '../access/spec.js';
 
-/** The response a denial gets by default. */
-export interface AccessDenial {
+/** The response a denial gets by default (written by `sendProblemResponse`). */
+export interface AccessDenial extends ProblemResponse {
   readonly status: 403;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
 }
 
 /** A compiled access policy. */

@@ -1,41 +1,64 @@
 /**
  * CIDR parsing and the IP matcher.
  *
+ * Two parsers, each where it is best (issue 15, "one of each"):
+ *
+ * - Configuration (rules, CIDRs, netmasks, named ranges) is parsed with ipaddr.js, the design
+ *   card's library, behind a guard that keeps realip's strictness: ipaddr.js reads legacy IPv4
+ *   (`010.0.0.1` as octal, `127.1`, `0x7f.0.0.1`, `2130706433`), zones (`fe80::1%eth0`), and
+ *   `::a.b.c.d` as IPv4-mapped; {@link parseConfigAddress} refuses the first two with the same
+ *   message as before and hands ipaddr.js a hex spelling of an embedded dotted quad, so `::a.b.c.d`
+ *   stays the IPv6 address it spells. Named ranges come from ipaddr.js's special-range tables.
+ * - A lookup (`has`) parses the request's address with ip.ts's `parseIpInto`, THE per-request
+ *   parser (the resolver and every stage use it too); the single-pass IPv6 code that used to live
+ *   here is now ip.ts's, so a lookup costs what it did (bench/matcher.ts, bench/RESULTS-access.md).
+ *   test/unit/ip.property.test.ts pins the two parsers to each other and to ipaddr.js.
+ *
  * Rules compile once into merged, sorted, disjoint address ranges per family; a lookup is a binary
  * search over typed arrays (at most ~17 steps for 100,000 rules) after a strict parse of the
  * address. IPv4-mapped IPv6 addresses are IPv4 addresses (they match IPv4 rules), and a rule
  * written inside `::ffff:0:0/96` with a prefix of /96 or longer is an IPv4 rule. A shorter IPv6
  * rule (`::/8`) matches IPv6 addresses only, as in proxy-addr: trusting `::/8` must not quietly
  * trust every IPv4 client.
+ *
+ * Size: about 650 lines, over the guide's 500: the configuration parser (ipaddr.js behind realip's
+ * strictness guard) and the matcher share this file; issue 15 splits them into src/access/.
  */
+import ipaddr from 'ipaddr.js';
 import { ConfigError, IssueCollector, joinPath } from '../errors.js';
-import {
-  IPV4,
-  IPV6,
-  NOT_IP,
-  formatIpv4,
-  formatIpv6,
-  ipToBigInt,
-  isZoneChar,
-  parseIp,
-  parseV4,
-  type IpKind,
-} from './ip.js';
+import { IPV4, IPV6, PARSE_ZONE, formatIpv4, formatIpv6, parseIpInto, type IpKind } from './ip.js';
 
-/** Named ranges. `loopback`, `linklocal` and `uniquelocal` are exactly proxy-addr's (Express `trust proxy`). */
+type SpecialEntry = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** The CIDRs ipaddr.js lists under `name` for one family, as canonical `network/prefix` text. */
+function special(family: 4 | 6, name: string): string[] {
+  // The tables are on the prototypes (not in the typings); IPv6 entries may be a bare pair.
+  const proto = (family === 4 ? ipaddr.IPv4 : ipaddr.IPv6).prototype as unknown as {
+    SpecialRanges: Record<string, SpecialEntry | SpecialEntry[] | undefined>;
+  };
+  const entry = proto.SpecialRanges[name];
+  if (entry === undefined) throw new Error(`ipaddr.js has no IPv${family} range "${name}"`);
+  const list = Array.isArray(entry[0]) ? (entry as SpecialEntry[]) : [entry as SpecialEntry];
+  return list.map(([addr, bits]) => `${addr.toString()}/${bits}`);
+}
+
+/**
+ * Named ranges, from ipaddr.js's special-range tables. `loopback`, `linklocal` and `uniquelocal`
+ * are exactly proxy-addr's (Express `trust proxy`).
+ */
 export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  loopback: ['127.0.0.0/8', '::1/128'],
-  linklocal: ['169.254.0.0/16', 'fe80::/10'],
-  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+  loopback: [...special(4, 'loopback'), ...special(6, 'loopback')],
+  linklocal: [...special(4, 'linkLocal'), ...special(6, 'linkLocal')],
+  uniquelocal: [...special(4, 'private'), ...special(6, 'uniqueLocal')],
   /** RFC 1918. */
-  private: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'],
+  private: special(4, 'private'),
   /** RFC 4193 unique local IPv6. */
-  ula: ['fc00::/7'],
+  ula: special(6, 'uniqueLocal'),
   /** RFC 6598 carrier-grade NAT shared space. */
-  cgnat: ['100.64.0.0/10'],
+  cgnat: special(4, 'carrierGradeNat'),
 });
 
-/** A name from {@link NAMED_RANGES}. */
+/** A named range: `loopback`, `private`, `linklocal`, ... (see docs/access.md). */
 export type NamedRange = 'loopback' | 'linklocal' | 'uniquelocal' | 'private' | 'ula' | 'cgnat';
 
 /** A NetworkPolicy-style block: everything in `cidr` except the listed sub-ranges. */
@@ -61,16 +84,71 @@ const V4_ALL = (1n << 32n) - 1n;
 const V6_ALL = (1n << 128n) - 1n;
 const MAPPED_FIRST = 0xffffn << 32n; // ::ffff:0.0.0.0
 
+/**
+ * The guard's dotted-quad spelling: four decimal parts without leading zeros (ipaddr.js's
+ * `isValidFourPartDecimal` pattern; ipaddr.js then checks each part is at most 255).
+ */
+const FOUR_PART_DECIMAL = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/;
+
+/** A strict dotted quad's four octets, parsed by ipaddr.js after the guard, or `undefined`. */
+function strictQuad(text: string): number[] | undefined {
+  if (!FOUR_PART_DECIMAL.test(text)) return undefined;
+  try {
+    return ipaddr.IPv4.parse(text).octets;
+  } catch {
+    return undefined; // a part above 255
+  }
+}
+
+/** An address written in configuration, as a bigint; `kind` 4 for IPv4 and IPv4-mapped IPv6. */
+interface ConfigAddress {
+  readonly kind: 4 | 6;
+  readonly value: bigint;
+}
+
+function v4BigInt(o: readonly number[]): bigint {
+  return BigInt(((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0);
+}
+
+/**
+ * Parses an IP written in configuration with ipaddr.js, or returns `undefined`. The guard keeps
+ * the per-request parser's strictness (test/unit/ip.property.test.ts pins the two): IPv4, alone or
+ * as the tail of an IPv6 address, must be a strict dotted quad (ipaddr.js alone also reads
+ * `010.0.0.1` as octal, `127.1`, `0x7f.0.0.1` and `2130706433`), and zones are refused. The tail
+ * quad is handed to ipaddr.js as two hex groups, because ipaddr.js reads `::a.b.c.d` as
+ * `::ffff:a.b.c.d`.
+ */
+export function parseConfigAddress(text: string): ConfigAddress | undefined {
+  if (text.includes('%')) return undefined;
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) {
+    const o = strictQuad(text);
+    return o === undefined ? undefined : { kind: IPV4, value: v4BigInt(o) };
+  }
+  let v6 = text;
+  if (text.indexOf('.', colon) >= 0) {
+    const o = strictQuad(text.slice(colon + 1));
+    if (o === undefined) return undefined;
+    v6 = `${text.slice(0, colon + 1)}${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
+  }
+  let addr: ipaddr.IPv6;
+  try {
+    addr = ipaddr.IPv6.parse(v6);
+  } catch {
+    return undefined;
+  }
+  const p = addr.parts;
+  if (addr.isIPv4MappedAddress()) return { kind: IPV4, value: BigInt(((p[6]! << 16) | p[7]!) >>> 0) };
+  let value = 0n;
+  for (let i = 0; i < 8; i += 2) value = (value << 32n) | BigInt(((p[i]! << 16) | p[i + 1]!) >>> 0);
+  return { kind: IPV6, value };
+}
+
 function parsePrefix(text: string, kind: 4 | 6): number {
   if (kind === IPV4 && text.includes('.')) {
     // Netmask form, as proxy-addr accepts; only contiguous masks are meaningful.
-    const mask = parseIp(text);
-    if (!mask || mask.kind !== IPV4) return -1;
-    const m = mask.words[0]!;
-    for (let p = 0; p <= 32; p++) {
-      if ((p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0) === m) return p;
-    }
-    return -1;
+    const o = strictQuad(text);
+    return o === undefined ? -1 : (new ipaddr.IPv4(o).prefixLengthFromSubnetMask() ?? -1);
   }
   if (!/^(0|[1-9][0-9]{0,2})$/.test(text)) return -1;
   const n = Number(text);
@@ -93,14 +171,14 @@ export function parseCidr(input: string): Cidr | string {
   if (text === '') return 'empty rule';
   const slash = text.indexOf('/');
   const addr = slash < 0 ? text : text.slice(0, slash);
-  const parsed = parseIp(addr);
+  const parsed = parseConfigAddress(addr);
   if (!parsed) {
     return `invalid address "${addr}" in "${input}" (expected a.b.c.d or an IPv6 address; legacy forms such as 010.0.0.1 or 127.1 are not accepted)`;
   }
   // A mapped address written in IPv6 form keeps IPv6 prefix semantics.
   const writtenV6 = addr.includes(':');
   let kind: 4 | 6 = parsed.kind;
-  let value = ipToBigInt(parsed);
+  let value = parsed.value;
   if (parsed.kind === IPV4 && writtenV6) {
     kind = 6;
     value = MAPPED_FIRST | value;
@@ -379,122 +457,6 @@ export function compileLabelledRanges(
 }
 
 const scratch = new Uint32Array(4);
-const groups6 = new Uint16Array(8);
-/** Hex digit values by character code, -1 for anything else. */
-const HEX = new Int8Array(128).fill(-1);
-for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
-for (let c = 0; c < 6; c++) {
-  HEX[0x61 + c] = 10 + c;
-  HEX[0x41 + c] = 10 + c;
-}
-
-/**
- * `parseIpInto(s, 0, s.length, out, PARSE_ZONE)` in a single pass over the string: the lookup
- * from an address string is dominated by parsing, and the general parser scans IPv6 addresses
- * twice (zone first) and IPv4 addresses twice (port first). A property test pins the two to
- * the same answers on every input.
- */
-export function parseAddress(s: string, out: Uint32Array): IpKind {
-  const len = s.length;
-  if (len < 2 || len > 128) return NOT_IP;
-  // The family is decided by whichever of "." and ":" comes first.
-  for (let i = 0; i < len; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x2e) {
-      const v = parseV4(s, 0, len);
-      if (v < 0) return NOT_IP;
-      out[0] = v;
-      return IPV4;
-    }
-    if (c === 0x3a) break;
-    if (i === len - 1) return NOT_IP;
-  }
-  let end = len;
-  let n = 0;
-  let gap = -1;
-  let i = 0;
-  if (s.charCodeAt(0) === 0x3a) {
-    if (s.charCodeAt(1) !== 0x3a) return NOT_IP;
-    gap = 0;
-    i = 2;
-  }
-  while (i < end) {
-    const groupStart = i;
-    let v = 0;
-    let digits = 0;
-    let c = 0;
-    for (; i < end; i++) {
-      c = s.charCodeAt(i);
-      const d = c < 128 ? HEX[c]! : -1;
-      if (d < 0) break;
-      if (++digits > 4) return NOT_IP;
-      v = (v << 4) | d;
-    }
-    if (i < end && c === 0x25) {
-      // Zone: "%" and at least one safe character to the end; the address ends here.
-      if (i + 1 >= end) return NOT_IP;
-      for (let j = i + 1; j < end; j++) if (!isZoneChar(s.charCodeAt(j))) return NOT_IP;
-      if (i < 2) return NOT_IP;
-      end = i;
-    }
-    if (i < end && c === 0x2e) {
-      // Trailing dotted quad: two groups, and it must end the address (before any zone).
-      let stop = end;
-      for (let j = i + 1; j < end; j++) {
-        if (s.charCodeAt(j) === 0x25) {
-          if (j + 1 >= end) return NOT_IP;
-          for (let k = j + 1; k < end; k++) if (!isZoneChar(s.charCodeAt(k))) return NOT_IP;
-          stop = j;
-          break;
-        }
-      }
-      if (n > 6) return NOT_IP;
-      const q = parseV4(s, groupStart, stop);
-      if (q < 0) return NOT_IP;
-      groups6[n++] = q >>> 16;
-      groups6[n++] = q & 0xffff;
-      break;
-    }
-    if (digits === 0) {
-      // "fe80::%eth0": the zone ends the address right after "::".
-      if (i === end && gap === n) break;
-      return NOT_IP;
-    }
-    if (n >= 8) return NOT_IP;
-    groups6[n++] = v;
-    if (i === end) break;
-    if (c !== 0x3a) return NOT_IP;
-    i++;
-    if (i < end && s.charCodeAt(i) === 0x3a) {
-      if (gap >= 0) return NOT_IP;
-      gap = n;
-      i++;
-    } else if (i === end) {
-      return NOT_IP; // trailing single colon
-    }
-  }
-  if (gap < 0) {
-    if (n !== 8) return NOT_IP;
-  } else {
-    if (n > 7) return NOT_IP;
-    const tail = n - gap;
-    for (let k = 0; k < tail; k++) groups6[7 - k] = groups6[n - 1 - k]!;
-    for (let k = gap; k < 8 - tail; k++) groups6[k] = 0;
-  }
-  const w0 = ((groups6[0]! << 16) | groups6[1]!) >>> 0;
-  const w1 = ((groups6[2]! << 16) | groups6[3]!) >>> 0;
-  const w2 = ((groups6[4]! << 16) | groups6[5]!) >>> 0;
-  const w3 = ((groups6[6]! << 16) | groups6[7]!) >>> 0;
-  if (w0 === 0 && w1 === 0 && w2 === 0xffff) {
-    out[0] = w3;
-    return IPV4;
-  }
-  out[0] = w0;
-  out[1] = w1;
-  out[2] = w2;
-  out[3] = w3;
-  return IPV6;
-}
 
 /** A compiled set of address ranges. */
 export interface IpMatcher {
@@ -547,7 +509,7 @@ class RangeMatcher implements IpMatcher {
 
   has(address: string): boolean {
     if (typeof address !== 'string') return false;
-    const kind = parseAddress(address, scratch);
+    const kind = parseIpInto(address, 0, address.length, scratch, PARSE_ZONE);
     return kind === IPV4 ? this.find4(scratch[0]!) >= 0 : kind === IPV6 && this.find6(scratch) >= 0;
   }
 

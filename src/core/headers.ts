@@ -6,6 +6,11 @@
  * `maxEntries` and `maxHeaderBytes`. Nothing here splits, trims into new strings or uses a regular
  * expression; an entry is reported as a `[start, end)` range of a string the caller already holds.
  *
+ * The scanners find entries; they do not read addresses. The resolver parses each entry with
+ * ip.ts's parser, the one per-request parser (issue 15): the X-Forwarded-For scanner used to read
+ * dotted quads right to left while it looked for the comma, and handing the entry to `parseV4`
+ * instead costs the same (bench/resolve.ts, bench/RESULTS-resolve.md).
+ *
  * Header values arrive either as Node gives them (`req.headers`: a string, Node already joined
  * repeated lines with ", ", or a string[] of lines) or as raw name/value pairs (`req.rawHeaders`),
  * where every matching line is a separate string; lines are read last to first.
@@ -63,11 +68,6 @@ export function headerValue(headers: HeaderInput, name: string, raw: boolean): H
   return undefined;
 }
 
-/** True when the header is present with at least one non-blank character (cheap diagnostics). */
-export function hasHeader(headers: HeaderInput, name: string, raw: boolean): boolean {
-  return headerValue(headers, name, raw) !== undefined;
-}
-
 function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
@@ -97,13 +97,6 @@ function isTchar(c: number): boolean {
     default:
       return false;
   }
-}
-
-/** True for a valid HTTP field name (a token). */
-export function isHeaderName(name: string): boolean {
-  if (name.length === 0) return false;
-  for (let i = 0; i < name.length; i++) if (!isTchar(name.charCodeAt(i))) return false;
-  return true;
 }
 
 /** qdtext / quoted-pair payload: HTAB, SP, VCHAR, obs-text. */
@@ -144,11 +137,6 @@ function paramBit(s: string, start: number, end: number): number {
   return 0;
 }
 
-/** One part of a strict dotted quad read right to left: 1-3 digits, <= 255, no leading zero. */
-function isQuadPart(part: number, digits: number, leadingDigit: number): boolean {
-  return digits > 0 && part <= 255 && (digits === 1 || leadingDigit !== 0x30);
-}
-
 /**
  * A reusable right-to-left reader of one list header (X-Forwarded-For or Forwarded). Not
  * re-entrant: a resolver owns one and uses it synchronously. After `next()` returns
@@ -166,13 +154,6 @@ export class HeaderScanner {
   str = '';
   start = 0;
   end = 0;
-  /**
-   * The entry's value when it is a plain dotted quad (what the strict `parseIpInto` accepts as
-   * IPv4: four parts of 1-3 digits, each <= 255, no leading zeros), read while the X-Forwarded-For
-   * scan looked for the comma; -1 otherwise (then parse the range). Forwarded entries: always -1.
-   */
-  v4 = -1;
-
   private src: HeaderValue = '';
   private raw = false;
   private lineIdx = -1;
@@ -314,50 +295,12 @@ export class HeaderScanner {
     const end = this.pos;
     const floor = end - (this.maxChars - this.chars);
     let p = end;
-    // While looking for the comma, read the entry as a dotted quad from the right (one pass
-    // instead of a scan and a parse): `value` collects finished parts, `part` the current one.
-    let value = 0;
-    let scale = 1;
-    let part = 0;
-    let mul = 1;
-    let digits = 0;
-    let dots = 0;
-    let lead = 0;
-    let plain = true;
-    let ows = false;
     while (p > 0) {
-      const c = s.charCodeAt(p - 1);
-      if (c === 0x2c) break;
+      if (s.charCodeAt(p - 1) === 0x2c) break;
       if (p <= floor) {
         this.chars += end - p;
         this.pos = p;
         return SCAN_CAP;
-      }
-      if (plain) {
-        if (c >= 0x30 && c <= 0x39) {
-          if (ows || digits === 3) plain = false;
-          else {
-            part += (c - 0x30) * mul;
-            mul *= 10;
-            digits++;
-            lead = c;
-          }
-        } else if (c === 0x2e) {
-          if (ows || dots === 3 || !isQuadPart(part, digits, lead)) {
-            plain = false;
-          } else {
-            value += part * scale;
-            scale *= 256;
-            part = 0;
-            mul = 1;
-            digits = 0;
-            dots++;
-          }
-        } else if (c === 0x20 || c === 0x09) {
-          ows = true; // leading OWS: only more of it may follow (to the left)
-        } else {
-          plain = false;
-        }
       }
       p--;
     }
@@ -366,7 +309,6 @@ export class HeaderScanner {
     if (p === 0) this.lineOpen = false;
     let start = p;
     while (start < end && isOws(s.charCodeAt(start))) start++;
-    this.v4 = plain && dots === 3 && isQuadPart(part, digits, lead) ? value + part * scale : -1;
     this.str = s;
     this.start = start;
     this.end = end;
@@ -462,7 +404,6 @@ export class HeaderScanner {
       while (i < e && (isOws(s.charCodeAt(i)) || s.charCodeAt(i) === 0x3b)) i++;
     }
     if (forStart < 0) return SCAN_BAD; // no `for`: the hop did not say who its client was
-    this.v4 = -1;
     if (forEscaped) {
       let out = '';
       for (let k = forStart; k < forEnd; k++) {

@@ -14,7 +14,7 @@
 import { joinPath } from '../errors.js';
 import { parseOptions } from '../spec/spec.js';
 import { heavyHittersSpec } from '../metrics/spec.js';
-import { IPV4, NOT_IP, formatIpv4, formatIpv6, parseIpInto } from './ip.js';
+import { IPV4, NOT_IP, parseIpInto } from './ip.js';
 import type { AnonymizeMode } from './anonymize.js';
 import { toAnonymizer } from './anonymize.js';
 
@@ -375,12 +375,4 @@ export function createHeavyHitters(options: HeavyHittersOptions = {}, pathPrefix
     },
     options: Object.freeze({ capacity, top, granularity, windowMs }),
   };
-}
-
-/** Formats a raw sketch key back to text (testing aid; never used for output). */
-export function formatSketchKey(key: string | number, v6Bits = 48, v4Bits = 24): string {
-  if (typeof key === 'string') return key;
-  if (key < 0) return formatIpv4(-1 - key) + '/' + v4Bits;
-  const v = key * 2 ** (48 - v6Bits);
-  return formatIpv6(Math.floor(v / 65536) >>> 0, ((v % 65536) * 65536) >>> 0, 0, 0) + '/' + v6Bits;
 }

@@ -1,10 +1,22 @@
 /**
- * Strict IP literal parsing and canonical formatting.
+ * Strict IP literal parsing and canonical formatting: THE per-request parser (issue 15).
  *
- * The hot path parses into a caller-owned `Uint32Array(4)` and returns the address family, so a
- * request allocates nothing until it needs a string. IPv4 is one uint32 in `words[0]`; IPv6 is four
- * big-endian uint32 words. IPv4-mapped IPv6 (`::ffff:a.b.c.d`, in any spelling) is returned as IPv4,
- * so matching, output and rate-limit keys agree.
+ * Every address read while serving a request goes through `parseIpInto` (or its `parseV4` for a
+ * plain dotted quad): the resolver's socket and header entries (the header scanner only finds the
+ * entries), the CIDR matcher's `has`, access lists, GeoIP, rate-limit keys, anonymisation, heavy
+ * hitters and the PROXY protocol. Configuration is parsed with ipaddr.js instead (cidr.ts), and
+ * test/unit/ip.property.test.ts pins this parser to ipaddr.js on valid input.
+ *
+ * Why this one and not ipaddr.js on the hot path: it allocates nothing (it writes a caller-owned
+ * `Uint32Array(4)`), reads IPv6 in a single pass (zone found where the groups stop) and needs no
+ * regular expression. Merging the matcher's single-pass parser and the header scanner's dotted-quad
+ * reader into it kept the benches level (bench/RESULTS-resolve.md, bench/RESULTS-access.md:
+ * header entries and matcher lookups within noise, IPv6 header entries about 20% faster); ipaddr.js
+ * costs microseconds per lookup there (bench/matcher.ts).
+ *
+ * IPv4 is one uint32 in `words[0]`; IPv6 is four big-endian uint32 words. IPv4-mapped IPv6
+ * (`::ffff:a.b.c.d`, in any spelling) is returned as IPv4, so matching, output and rate-limit keys
+ * agree.
  *
  * Rejected on purpose: legacy IPv4 forms that other parsers read as octal, hex or integers
  * (`010.0.0.1`, `0x7f.0.0.1`, `127.1`, `2130706433`), `1..2.3`, IPv6 zones with `:/[]` or
@@ -26,12 +38,12 @@ export const PARSE_ZONE = 2;
 export const PARSE_LENIENT = PARSE_PORT | PARSE_ZONE;
 
 const groups = new Uint16Array(8);
-
-function hexDigit(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
+/** Hex digit values by character code, -1 for anything else. */
+const HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x61 + c] = 10 + c;
+  HEX[0x41 + c] = 10 + c;
 }
 
 /** Parses dotted-quad IPv4 in `s[start, end)`; returns the uint32 value or -1. */
@@ -75,24 +87,25 @@ function isPort(s: string, start: number, end: number): boolean {
   return v <= 65535;
 }
 
-export function isZoneChar(c: number): boolean {
+function isZoneChar(c: number): boolean {
   // Printable ASCII except the characters that would make the zone ambiguous in URLs and lists.
   return (
     c > 0x20 && c < 0x7f && c !== 0x3a && c !== 0x2f && c !== 0x5b && c !== 0x5d && c !== 0x25 && c !== 0x2c
   );
 }
 
-/** Parses IPv6 in `s[start, end)` (zone allowed by flag); writes words; returns 4 (mapped), 6 or 0. */
+/** True when `s[at]` is "%" starting a valid zone that runs to `end` and `flags` allow zones. */
+function isZone(s: string, at: number, end: number, flags: number): boolean {
+  if ((flags & PARSE_ZONE) === 0 || at + 1 >= end) return false;
+  for (let j = at + 1; j < end; j++) if (!isZoneChar(s.charCodeAt(j))) return false;
+  return true;
+}
+
+/**
+ * Parses IPv6 in `s[start, end)` in a single pass (a zone, when `flags` allow it, is found where
+ * the groups stop); writes words; returns 4 (mapped), 6 or 0.
+ */
 function parseV6(s: string, start: number, end: number, out: Uint32Array, flags: number): IpKind {
-  // Zone: "%" followed by at least one safe character, up to `end`.
-  for (let i = start; i < end; i++) {
-    if (s.charCodeAt(i) === 0x25) {
-      if ((flags & PARSE_ZONE) === 0 || i + 1 >= end) return NOT_IP;
-      for (let j = i + 1; j < end; j++) if (!isZoneChar(s.charCodeAt(j))) return NOT_IP;
-      end = i;
-      break;
-    }
-  }
   if (end - start < 2) return NOT_IP;
   let n = 0; // groups written
   let gap = -1; // index in `groups` where "::" stands
@@ -106,27 +119,45 @@ function parseV6(s: string, start: number, end: number, out: Uint32Array, flags:
     const groupStart = i;
     let v = 0;
     let digits = 0;
-    while (i < end) {
-      const d = hexDigit(s.charCodeAt(i));
+    let c = 0;
+    for (; i < end; i++) {
+      c = s.charCodeAt(i);
+      const d = c < 128 ? HEX[c]! : -1;
       if (d < 0) break;
       if (++digits > 4) return NOT_IP;
       v = (v << 4) | d;
-      i++;
     }
-    if (i < end && s.charCodeAt(i) === 0x2e) {
-      // Trailing dotted quad: takes two groups and must end the address.
+    if (i < end && c === 0x25) {
+      // Zone: "%" and at least one safe character to the end; the address ends here.
+      if (i - start < 2 || !isZone(s, i, end, flags)) return NOT_IP;
+      end = i;
+    }
+    if (i < end && c === 0x2e) {
+      // Trailing dotted quad: two groups, and it must end the address (before any zone).
+      let stop = end;
+      for (let j = i + 1; j < end; j++) {
+        if (s.charCodeAt(j) === 0x25) {
+          if (!isZone(s, j, end, flags)) return NOT_IP;
+          stop = j;
+          break;
+        }
+      }
       if (n > 6) return NOT_IP;
-      const v4 = parseV4(s, groupStart, end);
-      if (v4 < 0) return NOT_IP;
-      groups[n++] = v4 >>> 16;
-      groups[n++] = v4 & 0xffff;
+      const q = parseV4(s, groupStart, stop);
+      if (q < 0) return NOT_IP;
+      groups[n++] = q >>> 16;
+      groups[n++] = q & 0xffff;
       break;
     }
-    if (digits === 0) return NOT_IP;
+    if (digits === 0) {
+      // "fe80::%eth0": the zone ends the address right after "::".
+      if (i === end && gap === n) break;
+      return NOT_IP;
+    }
     if (n >= 8) return NOT_IP;
     groups[n++] = v;
     if (i === end) break;
-    if (s.charCodeAt(i) !== 0x3a) return NOT_IP;
+    if (c !== 0x3a) return NOT_IP;
     i++;
     if (i < end && s.charCodeAt(i) === 0x3a) {
       if (gap >= 0) return NOT_IP;
@@ -204,11 +235,6 @@ export function parseIpInto(s: string, start: number, end: number, out: Uint32Ar
     if (c === 0x3a) return parseV6(s, start, end, out, flags);
   }
   return NOT_IP;
-}
-
-/** True for 0.0.0.0 and :: (never a client). */
-export function isUnspecified(kind: IpKind, w: Uint32Array): boolean {
-  return kind === IPV4 ? w[0] === 0 : w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0;
 }
 
 /** Formats an IPv4 uint32 as dotted quad. */
@@ -292,15 +318,4 @@ export function parseIp(input: string, flags = 0): ParsedIp | undefined {
   return kind === IPV4
     ? { kind, words: [scratch[0]!] }
     : { kind, words: [scratch[0]!, scratch[1]!, scratch[2]!, scratch[3]!] };
-}
-
-/** Address as a bigint (IPv4: 32-bit value; IPv6: 128-bit value). Construction-time helper. */
-export function ipToBigInt(p: ParsedIp): bigint {
-  if (p.kind === IPV4) return BigInt(p.words[0]!);
-  return (
-    (BigInt(p.words[0]!) << 96n) |
-    (BigInt(p.words[1]!) << 64n) |
-    (BigInt(p.words[2]!) << 32n) |
-    BigInt(p.words[3]!)
-  );
 }

@@ -13,12 +13,13 @@ import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { ConfigError, IssueCollector } from '../errors.js';
 import { isValidListDefinition, ipListsOptionsSpec, listsSpec } from '../access/spec.js';
-import { isIpLists, LIST_NAME } from '../spec/common.js';
+import { LIST_NAME } from '../spec/common.js';
 import { parsePath, pathToString } from '../spec/paths.js';
 import { checkOptions } from '../spec/spec.js';
 import type { IpLists, IpLookup } from '../types.js';
 import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from './cidr.js';
 import type { IpKind } from './ip.js';
+import { WarningEmitter } from './warnings.js';
 import { watchFileContent, type FileWatcher } from './watch.js';
 
 export type {
@@ -143,7 +144,6 @@ class LiveList implements IpLookup {
   reloadErrors = 0;
   lastError: string | undefined = undefined;
   loadedAt = Date.now();
-  warned = false;
   watcher: FileWatcher | undefined = undefined;
   /** Content of the version in use (file-backed lists). */
   lastText = '';
@@ -171,14 +171,8 @@ class LiveList implements IpLookup {
   }
 }
 
-function defaultReloadError(list: LiveList, event: IpListReloadError): void {
-  if (list.warned) return;
-  list.warned = true;
-  process.emitWarning(
-    `realip: list "${event.list}" (${event.file}) was not reloaded, the previous version stays in use: ${event.error.message}`,
-    { code: 'WRN_REALIP_LIST_RELOAD_FAILED' },
-  );
-}
+/** A changed list file was rejected (docs/errors.md): once per list until it reloads again. */
+const WRN_LIST_RELOAD = 'WRN_REALIP_LIST_RELOAD_FAILED';
 
 function isFileDef(def: IpListDefinition): def is IpListFile {
   return typeof def === 'object' && def !== null && !Array.isArray(def) && 'file' in def;
@@ -208,6 +202,8 @@ export function createIpLists(definitions: IpListDefinitions, options: IpListsOp
     issues.add(issue.path, issue.message, issue.code);
   }
   const lists = new Map<string, LiveList>();
+  // Without onReloadError: a process warning per list, until it reloads again.
+  const warnings = new WarningEmitter();
   if (definitions === null || typeof definitions !== 'object' || Array.isArray(definitions)) {
     issues.throwIfAny();
   }
@@ -243,7 +239,7 @@ export function createIpLists(definitions: IpListDefinitions, options: IpListsOp
         list.rules = next.rules;
         list.reloads++;
         list.lastError = undefined;
-        list.warned = false;
+        warnings.forget(name);
         list.loadedAt = Date.now();
         list.lastText = content;
         options.onReload?.({ list: name, file, rules: next.rules, ranges: next.matcher.rangeCount });
@@ -259,7 +255,11 @@ export function createIpLists(definitions: IpListDefinitions, options: IpListsOp
             // A throwing callback must not break the watcher.
           }
         } else {
-          defaultReloadError(list, event);
+          warnings.emit(
+            WRN_LIST_RELOAD,
+            `realip: list "${name}" (${file}) was not reloaded, the previous version stays in use: ${error.message}`,
+            name,
+          );
         }
       };
       list.lastText = text;
@@ -332,4 +332,3 @@ async function manualReload(list: LiveList): Promise<void> {
 }
 
 /** True when `value` looks like an {@link IpLists} instance rather than definitions. */
-export { isIpLists };

@@ -87,8 +87,6 @@ export const PROXY_V2_SIGNATURE: Readonly<Uint8Array> = Uint8Array.of(
   0x54,
   0x0a,
 );
-/** The largest possible header (v2 with a 65535-byte block). */
-export const PROXY_MAX_HEADER_LENGTH = PROXY_V2_HEADER_LENGTH + 0xffff;
 
 const V1_PREFIX = Uint8Array.of(0x50, 0x52, 0x4f, 0x58, 0x59, 0x20); // "PROXY "
 const CR = 0x0d;

@@ -24,23 +24,29 @@ export function defaultHandler(w: RealipWarning): void {
   process.emitWarning(w.message, { type: 'RealipWarning', code: w.code, detail: `See ${w.help}` });
 }
 
-/** Emits each code once, then counts. */
+/**
+ * The one warn-once helper of every stage (resolver, adapters, rate limiter, GeoIP tagger, lists,
+ * policy stack): each code is reported once to the handler, then only counted.
+ *
+ * A `key` other than the code makes one code report once per key (a list, a Redis error text), and
+ * `forget(key)` re-arms a key whose condition ended (the list reloaded, the client reconnected).
+ */
 export class WarningEmitter {
-  private readonly seen = new Map<string, { message: string; count: number }>();
+  private readonly seen = new Map<string, { code: string; message: string; count: number }>();
   private readonly handler: WarningHandler;
 
   constructor(onWarning?: WarningHandler) {
     this.handler = onWarning ?? defaultHandler;
   }
 
-  /** Reports `code` the first time; later calls only count. Never throws. */
-  emit(code: string, message: string): void {
-    const entry = this.seen.get(code);
+  /** Reports `code` the first time (per `key`); later calls only count. Never throws. */
+  emit(code: string, message: string, key: string = code): void {
+    const entry = this.seen.get(key);
     if (entry !== undefined) {
       entry.count++;
       return;
     }
-    this.seen.set(code, { message, count: 1 });
+    this.seen.set(key, { code, message, count: 1 });
     try {
       this.handler(new Warning(code, message, warningHelp(code), 1));
     } catch {
@@ -49,26 +55,32 @@ export class WarningEmitter {
   }
 
   /**
-   * Counts another occurrence of an already reported code and returns true; returns false for a
-   * code not seen yet (the caller then builds the message and calls `emit`). Keeps message
+   * Counts another occurrence of an already reported key and returns true; returns false for a
+   * key not seen yet (the caller then builds the message and calls `emit`). Keeps message
    * formatting off the path of repeated warnings.
    */
-  bump(code: string): boolean {
-    const entry = this.seen.get(code);
+  bump(key: string): boolean {
+    const entry = this.seen.get(key);
     if (entry === undefined) return false;
     entry.count++;
     return true;
   }
 
-  /** How many times `code` was seen (0 if never). */
-  count(code: string): number {
-    return this.seen.get(code)?.count ?? 0;
+  /** The condition behind `key` ended: its next `emit` is reported again, counting from 1. */
+  forget(key: string): void {
+    this.seen.delete(key);
   }
 
-  /** Every code seen so far, with its first message and count. */
+  /** How many times `key` (by default a code) was seen since reported (0 if never). */
+  count(key: string): number {
+    return this.seen.get(key)?.count ?? 0;
+  }
+
+  /** Every key seen so far, with its code, first message and count. */
   list(): RealipWarning[] {
     const out: RealipWarning[] = [];
-    for (const [code, e] of this.seen) out.push(new Warning(code, e.message, warningHelp(code), e.count));
+    for (const e of this.seen.values())
+      out.push(new Warning(e.code, e.message, warningHelp(e.code), e.count));
     return out;
   }
 }

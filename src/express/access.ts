@@ -4,6 +4,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../core/access.js';
+import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
 import { RealipError } from '../errors.js';
 import type { AccessDecision } from '../types.js';
 import './augment.js';
@@ -61,11 +62,7 @@ export function ipFilter(options: ExpressAccessOptions = {}): IpFilterMiddleware
       }
       return;
     }
-    const denial = policy.denial(d, ip);
-    res.statusCode = denial.status;
-    for (const name in denial.headers) res.setHeader(name, denial.headers[name]!);
-    res.setHeader('content-length', Buffer.byteLength(denial.body));
-    res.end(req.method === 'HEAD' ? undefined : denial.body);
+    sendProblemResponse(NODE_RESPONSE, res, policy.denial(d, ip), req.method === 'HEAD');
   };
   return Object.assign(middleware, { policy, close: () => policy.close() });
 }

@@ -5,14 +5,14 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { RealipError } from '../errors.js';
-import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
 import {
   createRateLimiter,
+  rateLimitResponse,
   type RateLimitDecision,
   type RateLimitOptions,
   type RateLimiter,
 } from '../core/rate-limit/limiter.js';
-import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
 
 /** An Express middleware with its limiter attached (for `stats()` and `close()`). */
 export interface RateLimitMiddleware {
@@ -27,23 +27,9 @@ function finish(
   req: Request,
   d: RateLimitDecision,
 ): void {
-  const source = d.source;
-  if (source === 'closed') {
-    res.statusCode = 503;
-    res.setHeader('Retry-After', 1);
-    res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-    res.end(limiter.unavailableProblem());
-    return;
-  }
-  if (source !== 'open') setRateLimitHeaders(res, d, limiter.headers, limiter.legacyHeaders);
-  if (!d.limited) {
-    next();
-    return;
-  }
-  res.statusCode = 429;
-  res.setHeader('Retry-After', d.retryAfter);
-  res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-  res.end(limiter.problem(d));
+  const stop = rateLimitResponse(limiter, res, d);
+  if (stop === undefined) next();
+  else sendProblemResponse(NODE_RESPONSE, res, stop, req.method === 'HEAD');
 }
 
 /**

@@ -3,23 +3,36 @@
  * limit before your routes and logs and counts every request when its response closes. It is
  * the same pipeline as the sidecar's (`createStack`), so a policy behaves identically in both.
  *
- * Construction is asynchronous (GeoIP databases are read, optional modules loaded): requests that
- * arrive before it finishes wait for it. `await middleware.ready` at startup to fail fast on a
- * policy a stage refuses (a `PolicyError` with file positions when the policy came from a file).
+ * Construction is asynchronous (the policy layer is imported, GeoIP databases are read, optional
+ * modules loaded): requests that arrive before it finishes wait for it. `await middleware.ready` at
+ * startup to fail fast on a policy a stage refuses (a `PolicyError` with file positions when the
+ * policy came from a file).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Context } from '../core/context.js';
 import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
-import {
-  createStackInternal,
-  sendStackResponse,
-  type Pipeline,
-  type PolicyStack,
-  type StackOptions,
-} from '../policy/stack.js';
+import type * as PolicyLayer from '../policy/stack.js';
+import type { Pipeline, PolicyStack, StackOptions } from '../policy/stack.js';
 import './augment.js';
 import { attachContext } from './request-props.js';
+
+type StackModule = typeof PolicyLayer;
+
+/**
+ * The policy layer (yaml, the policy parser, every stage) is imported when the first `realip()`
+ * stack is built, not with `realip/express`: `clientIp()` users do not pay for it. Set once the
+ * module is loaded, before any stack is ready, so requests never wait for an import.
+ */
+let sendStackResponse: StackModule['sendStackResponse'];
+let policyLayer: Promise<StackModule> | undefined;
+
+function loadPolicyLayer(): Promise<StackModule> {
+  return (policyLayer ??= import('../policy/stack.js').then((m) => {
+    sendStackResponse = m.sendStackResponse;
+    return m;
+  }));
+}
 
 /** Options of the Express {@link realip} middleware. */
 export interface ExpressRealipOptions extends StackOptions {
@@ -109,16 +122,18 @@ export function realip(policy: Policy, options: ExpressRealipOptions = {}): Real
   const { setReqIp = true, ...stackOptions } = options;
   let stack: PolicyStack | undefined;
   let failure: unknown;
-  const ready = createStackInternal(policy, stackOptions, false).then(
-    (s) => {
-      stack = s;
-      return s;
-    },
-    (error: unknown) => {
-      failure = error;
-      throw error;
-    },
-  );
+  const ready = loadPolicyLayer()
+    .then((m) => m.createStackInternal(policy, stackOptions, false))
+    .then(
+      (s) => {
+        stack = s;
+        return s;
+      },
+      (error: unknown) => {
+        failure = error;
+        throw error;
+      },
+    );
   // Awaiting `ready` is optional; a failure also reaches every request through next(err).
   ready.catch(() => undefined);
 

@@ -6,9 +6,11 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../core/access.js';
+import { sendProblemResponse } from '../core/problem.js';
 import { RealipError } from '../errors.js';
 import type { AccessDecision } from '../types.js';
 import './augment.js';
+import { FASTIFY_REPLY } from './reply-headers.js';
 
 /** Options of the {@link ipFilter} plugin: the access options plus a response hook. */
 export interface FastifyAccessOptions extends AccessOptions {
@@ -56,9 +58,7 @@ const plugin: FastifyPluginCallback<FastifyAccessOptions> = (fastify, options, d
   });
 
   const sendDefault = (request: FastifyRequest, reply: FastifyReply, d: AccessDecision) => {
-    const denial = policy.denial(d, request.realip.resolution?.ip);
-    // A Buffer keeps the content type exactly as set (a string gets "; charset=utf-8" appended).
-    reply.code(denial.status).headers(denial.headers).send(Buffer.from(denial.body));
+    sendProblemResponse(FASTIFY_REPLY, reply, policy.denial(d, request.realip.resolution?.ip), false);
   };
 
   fastify.addHook('onRequest', (request, reply, next) => {

@@ -9,15 +9,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { RealipError } from '../errors.js';
-import { setRateLimitHeaders } from '../core/rate-limit/headers.js';
 import {
   createRateLimiter,
+  rateLimitResponse,
   type RateLimitDecision,
   type RateLimitOptions,
   type RateLimiter,
 } from '../core/rate-limit/limiter.js';
-import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
-import { ReplyHeaderTarget } from './reply-headers.js';
+import { sendProblemResponse, type ProblemResponse } from '../core/problem.js';
+import { FASTIFY_REPLY, ReplyHeaderTarget } from './reply-headers.js';
 
 /** Route-level override: any plugin option; unspecified ones are inherited from the plugin. */
 export type RateLimitRouteOptions = Partial<RateLimitOptions<FastifyRequest>>;
@@ -35,11 +35,6 @@ declare module 'fastify' {
 
 const headerTarget = new ReplyHeaderTarget();
 
-function writeHeaders(limiter: RateLimiter, reply: FastifyReply, d: RateLimitDecision): void {
-  setRateLimitHeaders(headerTarget.use(reply), d, limiter.headers, limiter.legacyHeaders);
-  headerTarget.release();
-}
-
 function finish(
   limiter: RateLimiter,
   request: FastifyRequest,
@@ -47,16 +42,14 @@ function finish(
   done: HookHandlerDoneFunction,
   d: RateLimitDecision,
 ): void {
-  if (d.source === 'closed') {
-    reply.code(503).header('retry-after', 1).type(PROBLEM_CONTENT_TYPE).send(limiter.unavailableProblem());
-    return;
+  let stop: ProblemResponse | undefined;
+  try {
+    stop = rateLimitResponse(limiter, headerTarget.use(reply), d);
+  } finally {
+    headerTarget.release();
   }
-  if (d.source !== 'open') writeHeaders(limiter, reply, d);
-  if (!d.limited) {
-    done();
-    return;
-  }
-  reply.code(429).header('retry-after', d.retryAfter).type(PROBLEM_CONTENT_TYPE).send(limiter.problem(d));
+  if (stop === undefined) done();
+  else sendProblemResponse(FASTIFY_REPLY, reply, stop, false);
 }
 
 function rateLimitPlugin(

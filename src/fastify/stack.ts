@@ -11,17 +11,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { Context } from '../core/context.js';
+import { sendProblemResponse } from '../core/problem.js';
 import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
-import {
-  createStackInternal,
-  type Pipeline,
-  type PolicyStack,
-  type StackOptions,
-  type StackResponse,
-} from '../policy/stack.js';
+import type { Pipeline, PolicyStack, StackOptions, StackResponse } from '../policy/stack.js';
 import './augment.js';
-import { ReplyHeaderTarget } from './reply-headers.js';
+import { FASTIFY_REPLY, ReplyHeaderTarget } from './reply-headers.js';
 
 /** Options of the Fastify {@link realip} plugin: a policy plus stack options. */
 export type FastifyRealipOptions = Policy | { policy: Policy; options?: StackOptions };
@@ -44,7 +39,7 @@ export function getRealipStack(fastify: FastifyInstance): PolicyStack | undefine
 }
 
 function send(reply: FastifyReply, r: StackResponse): void {
-  reply.code(r.status).headers(r.headers).send(r.body);
+  sendProblemResponse(FASTIFY_REPLY, reply, r, false);
 }
 
 function isWrapped(o: FastifyRealipOptions): o is { policy: Policy; options?: StackOptions } {
@@ -61,6 +56,9 @@ async function plugin(fastify: FastifyInstance, opts: FastifyRealipOptions): Pro
   const { policy, options } = isWrapped(opts)
     ? { policy: opts.policy, options: opts.options ?? {} }
     : { policy: stripRegisterKeys(opts), options: {} };
+  // The policy layer (yaml, the policy parser, every stage) loads here, when the plugin is
+  // registered, not with `realip/fastify`: `clientIp()` users do not pay for it.
+  const { createStackInternal } = await import('../policy/stack.js');
   const stack = await createStackInternal(policy, options, true);
   STACKS.set(fastify, stack);
   fastify.decorateRequest('clientIp', null as unknown as string | undefined);

@@ -6,8 +6,6 @@
 // --- geo (GeoIP tagging) ---
 export {
   openGeoTagger,
-  normaliseGeoOptions,
-  type NormalisedGeoOptions,
   type GeoTagger,
   type GeoOptions,
   type GeoMetricsHooks,
@@ -18,6 +16,5 @@ export {
   type GeoStats,
 } from './tagger.js';
 export { type GeoDatabaseMetadata } from './database.js';
-export { normaliseRecord, GEO_FIELDS, type GeoField } from './schema.js';
-export { specialNetworkOf, SPECIAL_NETWORKS } from './special.js';
+export type { GeoField } from './schema.js';
 export type { GeoInfo, GeoLocation, SpecialNetwork } from '../types.js';

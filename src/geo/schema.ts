@@ -20,7 +20,7 @@ import type { GeoInfo, GeoLocation } from '../types.js';
 import { COUNTRY_CODE } from '../spec/common.js';
 // The field list is part of the options (`databases[].fields`): defined once, in the spec.
 import type { GeoField } from './spec.js';
-export { GEO_FIELDS, type GeoField } from './spec.js';
+export type { GeoField } from './spec.js';
 
 /** Loose view of a decoded record: every field may be absent or of any type. */
 type Rec = { readonly [key: string]: unknown };

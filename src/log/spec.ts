@@ -408,8 +408,9 @@ export interface AccessLogOptions extends Omit<AnonymizeOptions, 'anonymize'> {
    */
   headers?: readonly string[];
   /**
-   * Allows names from {@link SENSITIVE_HEADERS} in `headers` and `requestIdHeader`. Address-carrying
-   * headers in `headers` are still anonymised; credentials are written as sent, so think twice.
+   * Allows the sensitive names (docs/logging.md, "Sensitive headers") in `headers` and
+   * `requestIdHeader`. Address-carrying headers in `headers` are still anonymised; credentials are
+   * written as sent, so think twice.
    * @default false
    */
   allowSensitiveHeaders?: boolean;

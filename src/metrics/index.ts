@@ -10,11 +10,11 @@ export {
   fastifyTopClientsEndpoint,
   type FastifyMetricsOptions,
 } from './fastify.js';
-export {
-  createHeavyHitters,
-  type HeavyHitters,
-  type HeavyHittersOptions,
-  type TopClient,
-  type TopClientsSnapshot,
+// The top-clients sketch (`createHeavyHitters`) is exported by the core entry (`realip`): it needs no prom-client.
+export type {
+  HeavyHitters,
+  HeavyHittersOptions,
+  TopClient,
+  TopClientsSnapshot,
 } from '../core/heavy-hitters.js';
 export type { RealipMetricsHooks } from '../types.js';

@@ -45,5 +45,5 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The built-in default policy (see {@link defaultPolicy}); geo only when the embedded database is installed. */
+/** The built-in default policy (`defaultPolicy()` in this module); geo only when the embedded database is installed. */
 export const DEFAULT_POLICY: Policy = defaultPolicy();

@@ -34,4 +34,4 @@ export class PolicyError extends ConfigError {
   }
 }
 
-export { pathToString, parsePath, describeValue, closest, type PathSegment } from '../spec/paths.js';
+export { pathToString, parsePath, type PathSegment } from '../spec/paths.js';

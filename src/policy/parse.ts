@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ConfigError, RealipError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { PolicyError, parsePath, pathToString, type PathSegment, type PolicyIssue } from './errors.js';
 import { checkPolicyFiles } from './files.js';
 import { policySchema, EMBEDDED_GEO, REDIS_TLS_FILES, type Policy } from './schema.js';
@@ -234,4 +234,4 @@ export function mapConfigError(
   );
 }
 
-export { PolicyError, RealipError };
+export { PolicyError };

@@ -8,7 +8,7 @@
  * and subscribes to their `+switch-master` so it also leaves a master that hangs without closing.
  */
 
-import { defaultHandler, warningHelp } from '../core/warnings.js';
+import { WarningEmitter } from '../core/warnings.js';
 import type { WarningHandler } from '../types.js';
 
 /** One `host:port` of a Sentinel or Cluster node list. */
@@ -157,43 +157,37 @@ const WRN_REDIS_CONNECTION = 'WRN_REALIP_REDIS_CONNECTION';
  * Reports the client's connection errors (a wrong password, an untrusted certificate, unreachable
  * Sentinels) as `WRN_REALIP_REDIS_CONNECTION`, which store calls alone would only show as "not
  * ready": each different error once, and again after the client was ready in between.
- * The client retries every few hundred milliseconds; repeats of the same error are only counted
- * (`count`). Retry delays in ioredis' messages do not make an error a different one. Returns the
- * errors reported since the client was last ready.
+ * The client retries every few hundred milliseconds; repeats of the same error are only counted.
+ * Retry delays in ioredis' messages do not make an error a different one. Returns the errors
+ * reported since the client was last ready.
  */
 function reportConnectionErrors(
   c: RedisClientLike,
   onWarning: WarningHandler | undefined,
   storeFailure: string,
 ): () => readonly string[] {
-  const handler = onWarning ?? defaultHandler;
+  const warnings = new WarningEmitter(onWarning);
   // Errors reported since the client was last ready, by their text without retry delays (bounded:
-  // past 16, new ones are only counted).
+  // past 16, new ones are dropped).
   const seen = new Map<string, string>();
-  let count = 0;
   const report = (error: unknown, node?: unknown) => {
-    count++;
     const text = error instanceof Error ? error.message : String(error);
     const same = text.replace(/\d+ ?ms\b/g, 'N ms');
-    if (seen.has(same) || seen.size >= 16) return;
+    if (warnings.bump(same) || seen.size >= 16) return;
     const message = typeof node === 'string' ? `${node}: ${text}` : text;
     seen.set(same, message);
-    try {
-      handler({
-        code: WRN_REDIS_CONNECTION,
-        message: `rateLimit.redis: ${message} (requests are decided by storeFailure "${storeFailure}" until Redis answers)`,
-        help: warningHelp(WRN_REDIS_CONNECTION),
-        count,
-      });
-    } catch {
-      // A failing warning handler must not take the client down.
-    }
+    warnings.emit(
+      WRN_REDIS_CONNECTION,
+      `rateLimit.redis: ${message} (requests are decided by storeFailure "${storeFailure}" until Redis answers)`,
+      same,
+    );
   };
   c.on('error', (error: unknown) => report(error));
   // A Cluster reports each node's own error (the TLS or auth failure) as 'node error'; its 'error'
   // then only says "Failed to refresh slots cache.".
   c.on('node error', (error: unknown, node: unknown) => report(error, node));
   c.on('ready', () => {
+    for (const same of seen.keys()) warnings.forget(same);
     seen.clear();
   });
   return () => [...seen.values()];

@@ -15,7 +15,7 @@ import * as z from 'zod/mini';
 import { doc, opt } from '../spec/spec.js';
 import { rateLimitPolicy } from '../rate-limit/spec.js';
 import { metricsPolicy } from '../metrics/spec.js';
-import { accessPolicy, listsPolicy } from '../access/spec.js';
+import { accessPolicy, listsSpec } from '../access/spec.js';
 import { resolvePolicy } from '../resolve/spec.js';
 import { logPolicy } from '../log/spec.js';
 import { geoPolicy } from '../geo/spec.js';
@@ -25,7 +25,7 @@ import { geoPolicy } from '../geo/spec.js';
 // ---------------------------------------------------------------------------------------------
 
 /** The policy's `lists` section: composed from the access stage's spec. */
-export const listsSchema = listsPolicy;
+export const listsSchema = listsSpec;
 
 // ---------------------------------------------------------------------------------------------
 // resolve

@@ -35,15 +35,20 @@ import {
   type ManagedIpLists,
 } from '../core/lists.js';
 import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
-import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../core/rate-limit/limiter.js';
+import {
+  createRateLimiter,
+  rateLimitResponse,
+  type RateLimitDecision,
+  type RateLimiter,
+} from '../core/rate-limit/limiter.js';
 import type { RateLimitStore } from '../core/rate-limit/store.js';
-import { setRateLimitHeaders, type HeaderTarget } from '../core/rate-limit/headers.js';
+import type { HeaderTarget } from '../core/rate-limit/headers.js';
 import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
 import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
 import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
-import { PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import { NODE_RESPONSE, sendProblemResponse, type ProblemResponse } from '../core/problem.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
-import { defaultHandler, warningHelp } from '../core/warnings.js';
+import { WarningEmitter } from '../core/warnings.js';
 import { createEvent, warningsTo, type EventHandler } from '../core/events.js';
 import type { GeoInfo, RealipContext, RealipMetricsHooks, ResolveInput, WarningHandler } from '../types.js';
 import type { GeoReloadEvent, GeoTagger } from '../geo/tagger.js';
@@ -212,8 +217,7 @@ export class Pipeline {
 
   /** The access stage's 403 (RFC 9457), for a denied `ctx`. */
   denial(ctx: RealipContext): StackResponse {
-    const d = this.access.denial(ctx.access!, ctx.resolution?.ip);
-    return { status: d.status, headers: d.headers, body: d.body };
+    return this.access.denial(ctx.access!, ctx.resolution?.ip);
   }
 
   /**
@@ -222,25 +226,8 @@ export class Pipeline {
    * or 503 for `storeFailure: closed`), or undefined when it goes on.
    */
   applyLimit(ctx: RealipContext, res: HeaderTarget, d: RateLimitDecision): StackResponse | undefined {
-    const limiter = this.limiter!;
     if (ctx.rateLimit === undefined) ctx.rateLimit = d;
-    const source = d.source;
-    if (source === 'closed') {
-      return {
-        status: 503,
-        headers: { 'retry-after': '1', 'content-type': PROBLEM_CONTENT_TYPE },
-        body: limiter.unavailableProblem(),
-      };
-    }
-    if (source !== 'open') {
-      setRateLimitHeaders(res, d, limiter.headers, limiter.legacyHeaders);
-    }
-    if (!d.limited) return undefined;
-    return {
-      status: 429,
-      headers: { 'retry-after': String(d.retryAfter), 'content-type': PROBLEM_CONTENT_TYPE },
-      body: limiter.problem(d),
-    };
+    return rateLimitResponse(this.limiter!, res, d);
   }
 
   /** Counts the request in the rate limiter, or undefined when it is not limited at all. */
@@ -336,18 +323,11 @@ const WRN_TLS_RELOAD = 'WRN_REALIP_REDIS_TLS_RELOAD_FAILED';
 export type { HeaderTarget };
 
 /** A response the stack sends instead of the app's (403, 429, 503). */
-export interface StackResponse {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
-}
+export type StackResponse = ProblemResponse;
 
-/** Sends a stack response on a `node:http` response (HEAD gets no body). */
+/** Sends a stack response on a `node:http` response (HEAD gets no body): the shared writer. */
 export function sendStackResponse(res: ServerResponse, r: StackResponse, head: boolean): void {
-  res.statusCode = r.status;
-  for (const name in r.headers) res.setHeader(name, r.headers[name]!);
-  res.setHeader('content-length', Buffer.byteLength(r.body));
-  res.end(head ? undefined : r.body);
+  sendProblemResponse(NODE_RESPONSE, res, r, head);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -776,20 +756,24 @@ class Stack implements PolicyStack {
     private readonly shared: Shared,
   ) {
     this.current = pipeline;
+    // Rejected certificate files: reported once until changed files are applied again.
+    const warnings = new WarningEmitter(shared.options.onWarning);
     shared.filesChanged = (file) => {
       if (this.closed) return;
       this.update(this.current.policy).then(
-        () => this.shared.options.onEvent?.(createEvent('redis-tls-reloaded', { file })),
+        () => {
+          warnings.forget(WRN_TLS_RELOAD);
+          this.shared.options.onEvent?.(createEvent('redis-tls-reloaded', { file }));
+        },
         (error: unknown) => {
           // Keep the pipeline in use; say why the new files were not taken.
           this.shared.reloadFailures++;
+          if (warnings.bump(WRN_TLS_RELOAD)) return;
           const message = error instanceof Error ? error.message : String(error);
-          (this.shared.options.onWarning ?? defaultHandler)({
-            code: WRN_TLS_RELOAD,
-            message: `rateLimit.redis.tls: the changed certificate files were not applied: ${message}`,
-            help: warningHelp(WRN_TLS_RELOAD),
-            count: this.shared.reloadFailures,
-          });
+          warnings.emit(
+            WRN_TLS_RELOAD,
+            `rateLimit.redis.tls: the changed certificate files were not applied: ${message}`,
+          );
         },
       );
     };
@@ -913,12 +897,12 @@ function listReporting(options: StackOptions): {
   onReloadError?: (e: IpListReloadError) => void;
 } {
   const { onEvent, onWarning } = options;
-  const failures = new Map<string, number>();
+  const warnings = new WarningEmitter(onWarning);
   return {
     ...(onEvent || onWarning
       ? {
           onReload: (e: IpListReloadEvent) => {
-            failures.delete(e.list);
+            warnings.forget(e.list);
             const { list, file, rules, ranges } = e;
             onEvent?.(createEvent('list-reloaded', { list, file, rules, ranges }));
           },
@@ -927,15 +911,12 @@ function listReporting(options: StackOptions): {
     ...(onWarning
       ? {
           onReloadError: (e: IpListReloadError) => {
-            const count = (failures.get(e.list) ?? 0) + 1;
-            failures.set(e.list, count);
-            if (count > 1) return;
-            onWarning({
-              code: WRN_LIST_RELOAD,
-              message: `lists.${e.list}: ${e.file} was not reloaded, the previous version stays in use: ${e.error.message}`,
-              help: warningHelp(WRN_LIST_RELOAD),
-              count,
-            });
+            if (warnings.bump(e.list)) return;
+            warnings.emit(
+              WRN_LIST_RELOAD,
+              `lists.${e.list}: ${e.file} was not reloaded, the previous version stays in use: ${e.error.message}`,
+              e.list,
+            );
           },
         }
       : {}),

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { ConfigError, joinPath } from '../errors.js';
+import { joinPath } from '../errors.js';
 import { parseOptions } from '../spec/spec.js';
 import {
   redisClientFlavour,
@@ -34,7 +34,7 @@ import type {
 export type { RateLimitStore } from '../core/rate-limit/store.js';
 
 /** Burst limits: nginx's arithmetic (see src/core/rate-limit/gcra.ts), all limits of a tier at once. */
-export const GCRA_LUA = `
+const GCRA_LUA = `
 local now = tonumber(ARGV[1])
 if now < 0 then
   local t = redis.call('TIME')
@@ -323,6 +323,3 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
   };
 }
-
-/** Thrown by `createRedisStore()` for unusable options (re-exported for `instanceof`). */
-export { ConfigError };

@@ -46,13 +46,6 @@ export function getProxySource(socket: Socket): ProxySource | undefined {
   return sources.get(socket);
 }
 
-/** The defaulted PROXY protocol options. */
-export interface ResolvedProxyProtocolOptions {
-  readonly trusted: readonly string[];
-  readonly timeoutMs: number;
-  readonly untrusted: 'reject' | 'direct';
-}
-
 /**
  * Creates the PROXY front of `http`. Listen on the returned server instead of on `http`.
  * Options are validated by `proxyProtocolSpec` (spec.ts); invalid ones throw a ConfigError.

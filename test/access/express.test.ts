@@ -1,6 +1,7 @@
 /**
  * ipFilter() on Express 5 and Express 4 through real HTTP, with clients bound to 127.0.0.x
- * source addresses. The resolver stage is stood in for by a tiny middleware (see support.ts).
+ * source addresses, behind the real resolver stage (`clientIp()` with support.ts's RESOLVER:
+ * 127.0.0.1 is a trusted proxy, one hop; other 127.0.0.x sources are the clients themselves).
  */
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -8,20 +9,14 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express5 from 'express';
-import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIpLists, ConfigError, type ManagedIpLists } from '../../src/index.js';
-import { ipFilter, type ExpressAccessOptions } from '../../src/express/index.js';
-import { send, stubContext } from './support.js';
+import { clientIp, ipFilter, type ExpressAccessOptions } from '../../src/express/index.js';
+import { PROXY, RESOLVER, send } from './support.js';
 
 // express4 is the same package at major version 4 (npm alias); its API is the same for this test.
 const express4 = (await import('express4' as string)).default as typeof express5;
-
-const stubClientIp: RequestHandler = (req, _res, next) => {
-  req.realip = stubContext(req.socket.remoteAddress, req.headers);
-  req.clientIp = req.realip.resolution?.ip;
-  next();
-};
 
 const errorHandler: ErrorRequestHandler = (err: Error & { code?: string }, _req, res, _next) => {
   res.status(500).json({ code: err.code, message: err.message });
@@ -62,7 +57,7 @@ describe.each([
       exempt: ['/healthz', '/static/'],
     };
     const app = express();
-    app.use(stubClientIp, ipFilter(options));
+    app.use(clientIp(RESOLVER), ipFilter(options));
     app.get('/', (req, res) => {
       res.json({ access: req.realip.access });
     });
@@ -74,7 +69,7 @@ describe.each([
 
     const hookApp = express();
     hookApp.use(
-      stubClientIp,
+      clientIp(RESOLVER),
       ipFilter({
         deny: ['127.0.0.66'],
         onDenied: (req, res, _next, decision) => {
@@ -98,7 +93,7 @@ describe.each([
 
     const openApp = express();
     openApp.use(
-      stubClientIp,
+      clientIp(RESOLVER),
       ipFilter({ undeterminable: 'allow', exposeIp: true, exposeReason: true, deny: ['127.0.0.66'] }),
     );
     openApp.get('/', (req, res) => {
@@ -157,13 +152,14 @@ describe.each([
     expect(head.body).toBe('');
   });
 
+  // Undeterminable: the trusted proxy forwards a request without X-Forwarded-For (hops-short).
   it('undeterminable clients are denied by default', async () => {
-    const r = await send(port, '127.0.0.5', '/', 'GET', { 'x-test-undeterminable': '1' });
+    const r = await send(port, PROXY, '/');
     expect(r.status).toBe(403);
   });
 
   it('undeterminable: allow, exposeIp and exposeReason', async () => {
-    const ok = await send(openPort, '127.0.0.5', '/', 'GET', { 'x-test-undeterminable': '1' });
+    const ok = await send(openPort, PROXY, '/');
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ access: { allowed: true, reason: 'undeterminable' } });
     const denied = await send(openPort, '127.0.0.66', '/');

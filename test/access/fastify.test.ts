@@ -1,33 +1,29 @@
 /**
  * The ipFilter plugin on Fastify 5 through real HTTP, with clients bound to 127.0.0.x source
- * addresses. A stand-in plugin named `realip-client-ip` plays the resolver stage (support.ts).
+ * addresses, behind the real resolver plugin (`clientIp` with support.ts's RESOLVER: 127.0.0.1 is
+ * a trusted proxy, one hop; other 127.0.0.x sources are the clients themselves). Country rules see
+ * the real geo stage (`geoTag`) over a fixture database, for clients the proxy forwards.
  */
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createIpLists } from '../../src/index.js';
-import { ipFilter, type FastifyAccessOptions } from '../../src/fastify/index.js';
-import type { RealipContext } from '../../src/types.js';
-import { send, stubContext } from './support.js';
+import { clientIp, geoTag, ipFilter, type FastifyAccessOptions } from '../../src/fastify/index.js';
+import { openGeoTagger, type GeoTagger } from '../../src/geo/index.js';
+import { countryDb, tempDir, writeDb } from '../geo/fixtures.js';
+import { forwardedFor, PROXY, RESOLVER, send } from './support.js';
 
-const stubClientIp = fp(
-  (fastify, _opts, done) => {
-    fastify.decorateRequest('realip', null as unknown as RealipContext);
-    fastify.decorateRequest('clientIp', undefined);
-    fastify.addHook('onRequest', (request, _reply, next) => {
-      request.realip = stubContext(request.raw.socket.remoteAddress, request.headers);
-      request.clientIp = request.realip.resolution?.ip;
-      next();
-    });
-    done();
-  },
-  { fastify: '5.x', name: 'realip-client-ip' },
-);
+/** Forwarded clients the fixture database places in Russia and in Germany. */
+const RU_CLIENT = '198.51.100.7';
+const DE_CLIENT = '81.2.69.193';
 
-async function start(options: FastifyAccessOptions): Promise<{ app: FastifyInstance; port: number }> {
+async function start(
+  options: FastifyAccessOptions,
+  geo?: GeoTagger,
+): Promise<{ app: FastifyInstance; port: number }> {
   const app = Fastify();
-  await app.register(stubClientIp);
+  await app.register(clientIp, RESOLVER);
+  if (geo !== undefined) await app.register(geoTag, { tagger: geo });
   await app.register(ipFilter, options);
   app.get('/', (request) => ({ access: request.realip.access }));
   app.get('/healthz', () => 'ok');
@@ -45,6 +41,8 @@ async function start(options: FastifyAccessOptions): Promise<{ app: FastifyInsta
 
 describe('fastify ipFilter plugin', () => {
   const lists = createIpLists({ blocked: ['127.0.0.77', '2001:db8::/32'] });
+  const tmp = tempDir('realip-access-fastify-');
+  let geo: GeoTagger;
   let main: { app: FastifyInstance; port: number };
   let hook: { app: FastifyInstance; port: number };
   let asyncHook: { app: FastifyInstance; port: number };
@@ -52,14 +50,23 @@ describe('fastify ipFilter plugin', () => {
   let open: { app: FastifyInstance; port: number };
 
   beforeAll(async () => {
-    main = await start({
-      lists,
-      allow: [{ cidr: '127.0.0.0/8', except: ['127.0.0.128/25'] }],
-      deny: ['127.0.0.66', { list: 'blocked' }],
-      countries: { deny: ['RU'] },
-      unknownCountry: 'allow',
-      exempt: ['/healthz'],
+    // The fixture's marker network 198.51.100.0/24 is Russia here; 81.2.69.192/28 is Germany.
+    geo = await openGeoTagger({
+      databases: writeDb(tmp.dir, 'country.mmdb', countryDb({}, 'RU')),
+      watch: false,
     });
+    main = await start(
+      {
+        lists,
+        // allow[1] and allow[2] admit the forwarded clients, so only their country decides.
+        allow: [{ cidr: '127.0.0.0/8', except: ['127.0.0.128/25'] }, `${RU_CLIENT}/32`, `${DE_CLIENT}/32`],
+        deny: ['127.0.0.66', { list: 'blocked' }],
+        countries: { deny: ['RU'] },
+        unknownCountry: 'allow',
+        exempt: ['/healthz'],
+      },
+      geo,
+    );
     hook = await start({
       deny: ['127.0.0.66'],
       onDenied: (request, reply, decision) => {
@@ -84,6 +91,8 @@ describe('fastify ipFilter plugin', () => {
 
   afterAll(async () => {
     await Promise.all([main, hook, asyncHook, silentHook, open].map((s) => s.app.close()));
+    geo.close();
+    tmp.cleanup();
   });
 
   it.each<[string, string, number, Record<string, string>?]>([
@@ -101,10 +110,11 @@ describe('fastify ipFilter plugin', () => {
     ['127.0.0.5', '/no-such-route', 404],
     ['127.0.0.66', '/child/inner', 403],
     ['127.0.0.5', '/child/inner', 200],
-    // countries from the (stubbed) geo stage
-    ['127.0.0.5', '/', 403, { 'x-test-country': 'RU' }],
-    ['127.0.0.5', '/', 200, { 'x-test-country': 'DE' }],
-    ['127.0.0.5', '/', 403, { 'x-test-undeterminable': '1' }],
+    // countries from the geo stage, for clients forwarded by the trusted proxy
+    [PROXY, '/', 403, forwardedFor(RU_CLIENT)],
+    [PROXY, '/', 200, forwardedFor(DE_CLIENT)],
+    // the proxy names no client: undeterminable
+    [PROXY, '/', 403],
   ])('from %s GET %s -> %i %j', async (from, path, status, headers) => {
     const r = await send(main.port, from, path, 'GET', headers ?? {});
     expect(r.status).toBe(status);
@@ -129,7 +139,7 @@ describe('fastify ipFilter plugin', () => {
 
   it('exposeIp puts the IP in the body; undeterminable: allow admits', async () => {
     expect(JSON.parse((await send(open.port, '127.0.0.66', '/')).body)).toMatchObject({ ip: '127.0.0.66' });
-    const r = await send(open.port, '127.0.0.5', '/', 'GET', { 'x-test-undeterminable': '1' });
+    const r = await send(open.port, PROXY, '/');
     expect(r.status).toBe(200);
   });
 
@@ -157,7 +167,7 @@ describe('fastify ipFilter plugin', () => {
 
   it('invalid options fail registration with a ConfigError', async () => {
     const app = Fastify();
-    await app.register(stubClientIp);
+    await app.register(clientIp, RESOLVER);
     let error: unknown;
     try {
       await app.register(ipFilter, { allow: ['10.0.0.0/8', { list: 'nope' }] });

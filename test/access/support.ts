@@ -1,11 +1,23 @@
 /**
- * Test support for the access stage: HTTP requests from chosen 127.0.0.x source addresses, and a
- * stand-in for the resolver stage (`req.realip` from the socket peer) until `clientIp()` lands.
+ * Test support for the access stage: HTTP requests from chosen 127.0.0.x source addresses, and the
+ * options the Express and Fastify suites mount the real resolver stage (`clientIp()`) with.
  */
 import { request } from 'node:http';
-import { canonicalIp } from '../../src/index.js';
-import { createContext } from '../../src/core/context.js';
-import type { GeoInfo, RealipContext, Resolution } from '../../src/types.js';
+import type { ResolverOptions } from '../../src/types.js';
+
+/** The address that plays a trusted proxy in front of the app (other 127.0.0.x are clients). */
+export const PROXY = '127.0.0.1';
+
+/**
+ * Options of the real resolver stage: a client that connects directly (any 127.0.0.x other than
+ * {@link PROXY}) is the client; a request from {@link PROXY} names its client in X-Forwarded-For,
+ * one hop (`hops: 1`), so a request from the proxy without that header has an undeterminable
+ * client (`reason: 'hops-short'`, `ip: undefined`).
+ */
+export const RESOLVER: ResolverOptions = { trustedProxies: [PROXY], hops: 1, onWarning: () => {} };
+
+/** Headers of a request the proxy forwards for `client`. */
+export const forwardedFor = (client: string): Record<string, string> => ({ 'x-forwarded-for': client });
 
 export interface Reply {
   status: number;
@@ -41,34 +53,4 @@ export function send(
     req.on('error', reject);
     req.end();
   });
-}
-
-/** A resolution-like object with the socket peer as the client (what `clientIp()` does with no trusted proxies). */
-export function stubResolution(ip: string | undefined): Resolution {
-  return {
-    ip,
-    source: 'socket',
-    header: undefined,
-    peer: ip,
-    chain: ip === undefined ? [] : [ip],
-    complete: ip !== undefined,
-    reason: ip === undefined ? 'undefined-peer' : 'no-trusted-proxies',
-    explain: () => `socket peer ${ip ?? '(none)'} is the client`,
-  };
-}
-
-/**
- * Builds the context the resolver and geo stages would: `x-test-undeterminable: 1` makes the IP
- * undefined, `x-test-country: DE` stands in for the geo stage.
- */
-export function stubContext(
-  remoteAddress: string | undefined,
-  headers: Record<string, string | string[] | undefined>,
-): RealipContext {
-  const ctx = createContext();
-  const ip = headers['x-test-undeterminable'] === '1' ? undefined : canonicalIp(remoteAddress ?? '');
-  ctx.resolution = stubResolution(ip);
-  const country = headers['x-test-country'];
-  if (typeof country === 'string') ctx.geo = { country } satisfies GeoInfo;
-  return ctx;
 }

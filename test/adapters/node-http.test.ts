@@ -3,7 +3,8 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, createRequestResolver, isResolverLike } from '../../src/index.js';
+import { ConfigError, createRequestResolver } from '../../src/index.js';
+import { isResolverLike } from '../../src/core/http.js';
 import { createResolver } from '../../src/core/resolve.js';
 import { CASES, TRUSTED, close, get, listen } from './helpers.js';
 

@@ -1,7 +1,8 @@
 /**
- * The Express and Fastify geo stages through real HTTP on 127.0.0.1. The resolver stage belongs to
- * another module, so a stand-in fills `realip.resolution` from a test header (as `clientIp()`
- * would from the socket and trusted proxies); the geo stage must read only that.
+ * The Express and Fastify geo stages through real HTTP on 127.0.0.1, behind the real resolver stage:
+ * the test client plays a trusted proxy (127.0.0.1, one hop) that names the client in
+ * X-Forwarded-For, or names none (the client is undeterminable); the geo stage must read only
+ * `realip.resolution`.
  */
 import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -9,14 +10,12 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import express4 from 'express4';
 import Fastify, { type FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { createContext } from '../../src/core/context.js';
-import { geoTag as expressGeoTag } from '../../src/express/index.js';
-import { geoTag as fastifyGeoTag } from '../../src/fastify/index.js';
+import { clientIp as expressClientIp, geoTag as expressGeoTag } from '../../src/express/index.js';
+import { clientIp as fastifyClientIp, geoTag as fastifyGeoTag } from '../../src/fastify/index.js';
 import { openGeoTagger, type GeoTagger } from '../../src/geo/index.js';
-import type { Resolution } from '../../src/types.js';
+import type { ResolverOptions } from '../../src/types.js';
 import { writeMmdb } from '../support/mmdb-writer.js';
 import { asnRecord, countryDb, daysAgo, tempDir, writeDb } from './fixtures.js';
 
@@ -38,25 +37,16 @@ afterAll(() => {
   tmp.cleanup();
 });
 
-/** A resolution as the resolver would produce it; `ip` from the `x-test-client` header. */
-function fakeResolution(ip: string | undefined): Resolution {
-  return {
-    ip,
-    source: 'socket',
-    header: undefined,
-    peer: '127.0.0.1',
-    chain: ip ? [ip] : [],
-    complete: ip !== undefined,
-    reason: ip ? 'no-trusted-proxies' : 'undefined-peer',
-    explain: () => 'test',
-  };
-}
+/**
+ * The real resolver's options: the test client (127.0.0.1) is a trusted proxy one hop away, so the
+ * client is the X-Forwarded-For entry, and a request without one has no client IP (hops-short).
+ */
+const RESOLVER: ResolverOptions = { trustedProxies: ['127.0.0.1'], hops: 1, onWarning: () => {} };
 
-const clientFrom = (h: string | string[] | undefined) =>
-  typeof h === 'string' && h !== 'none' ? h : undefined;
-
+/** A request the proxy forwards for `client` (`'none'` or absent: the proxy names no client). */
 async function get(base: string, path: string, client?: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(base + path, { headers: client ? { 'x-test-client': client } : {} });
+  const forwarded = client !== undefined && client !== 'none';
+  const res = await fetch(base + path, { headers: forwarded ? { 'x-forwarded-for': client } : {} });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -72,11 +62,7 @@ describe.each([
     app.get('/no-context', expressGeoTag(tagger), (_req, res) => {
       res.json({ reached: true });
     });
-    app.use((req: Request, _res: Response, next: NextFunction) => {
-      req.realip = createContext();
-      req.realip.resolution = fakeResolution(clientFrom(req.headers['x-test-client']));
-      next();
-    });
+    app.use(expressClientIp(RESOLVER));
     app.use(expressGeoTag(tagger));
     app.get('/geo', (req, res) => {
       res.json({ geo: req.realip.geo ?? null });
@@ -118,21 +104,6 @@ describe.each([
   });
 });
 
-/** Stand-in for the resolver plugin (same name, so geoTag's dependency is satisfied). */
-const fakeClientIp = fp(
-  async (app: FastifyInstance) => {
-    app.decorateRequest('realip', null as never);
-    app.decorateRequest('clientIp', undefined);
-    app.addHook('onRequest', (request, _reply, done) => {
-      request.realip = createContext();
-      request.realip.resolution = fakeResolution(clientFrom(request.headers['x-test-client']));
-      request.clientIp = request.realip.resolution.ip;
-      done();
-    });
-  },
-  { name: 'realip-client-ip', fastify: '5.x' },
-);
-
 describe('Fastify geoTag', () => {
   async function start(register: (app: FastifyInstance) => Promise<void>) {
     const app = Fastify();
@@ -147,7 +118,7 @@ describe('Fastify geoTag', () => {
 
   it('with an opened tagger; 404s are tagged too', async () => {
     const { app, base } = await start(async (a) => {
-      await a.register(fakeClientIp);
+      await a.register(fastifyClientIp, RESOLVER);
       await a.register(fastifyGeoTag, { tagger });
     });
     try {
@@ -171,7 +142,7 @@ describe('Fastify geoTag', () => {
 
   it('opens the databases during registration and closes them with the app', async () => {
     const { app, base } = await start(async (a) => {
-      await a.register(fakeClientIp);
+      await a.register(fastifyClientIp, RESOLVER);
       await a.register(fastifyGeoTag, { databases: [countryPath, asnPath], watch: { pollMs: 50 } });
     });
     try {
@@ -191,7 +162,7 @@ describe('Fastify geoTag', () => {
 
   it('a bad database fails registration with its code', async () => {
     const app = Fastify();
-    await app.register(fakeClientIp);
+    await app.register(fastifyClientIp, RESOLVER);
     app.register(fastifyGeoTag, { databases: `${tmp.dir}/missing.mmdb` });
     await expect(app.ready()).rejects.toMatchObject({ code: 'ERR_REALIP_GEO_READ' });
     await app.close();
@@ -206,7 +177,7 @@ describe('Fastify geoTag', () => {
 
   it('rejects a tagger mixed with options', async () => {
     const app = Fastify();
-    await app.register(fakeClientIp);
+    await app.register(fastifyClientIp, RESOLVER);
     app.register(fastifyGeoTag, { tagger, cache: 5 } as never);
     await expect(app.ready()).rejects.toThrow(ConfigError);
     await app.close();

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { f64, u16, u64, writeMmdb, type MmdbValue, type MmdbWriteOptions } from '../support/mmdb-writer.js';
+import { f64, u16, writeMmdb, type MmdbValue, type MmdbWriteOptions } from '../support/mmdb-writer.js';
 
 const names = (en: string, extra: Record<string, string> = {}) => ({ en, ...extra });
 
@@ -129,5 +129,3 @@ export function countryDb(extra: Partial<MmdbWriteOptions> = {}, marker = 'NL'):
     ...extra,
   };
 }
-
-export { u64 };

@@ -269,6 +269,20 @@ describe('hot reload', () => {
     }
   });
 
+  it('onWarning receives WRN_REALIP_GEO_RELOAD_FAILED once per code, then only counts', async () => {
+    const p = join(dir(), 'country.mmdb');
+    writeFileSync(p, version('NL', 5));
+    const { t, events, warnings } = await watched(p);
+    atomicWrite(p, Buffer.from('garbage one'));
+    await waitFor('first failure', () => events.length >= 1);
+    atomicWrite(p, Buffer.from('garbage two'));
+    await waitFor('second failure', () => events.length >= 2);
+    expect(events.map((e) => e.ok)).toEqual([false, false]);
+    expect(t.stats().reloadFailures).toBe(2);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ code: 'WRN_REALIP_GEO_RELOAD_FAILED', count: 1 });
+  });
+
   it('a throwing onReload callback does not break reloading', async () => {
     const p = join(dir(), 'country.mmdb');
     writeFileSync(p, version('NL', 5));

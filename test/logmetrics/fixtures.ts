@@ -1,13 +1,15 @@
 /**
- * Test fixtures: realistic resolutions and stages' results, a capture stream for pino, and stub
- * resolver middleware/plugin standing in for `clientIp()` (built on another branch) that fill
- * `req.realip` through `createContext()`.
+ * Test fixtures: real resolutions (from `createResolver()`), stages' results, a capture stream for
+ * pino, and stub stage middleware/plugin that fill `req.realip` through `createContext()` from test
+ * headers (the access log tests drive every field of the context from there).
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { NextFunction, Request, Response } from 'express';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createContext } from '../../src/core/context.js';
 import { canonicalIp } from '../../src/core/ip.js';
+import { createResolver } from '../../src/index.js';
 import type { AccessDecision, GeoInfo, RateLimitInfo, RealipContext, Resolution } from '../../src/types.js';
 
 /** Addresses that must never appear raw when anonymised. */
@@ -48,27 +50,70 @@ export function leaks(text: string, addresses: readonly string[]): string[] {
   return found;
 }
 
-/** A resolution as the resolver would build it; `explain()` mentions every address raw. */
-export function resolution(
-  init: Partial<Omit<Resolution, 'explain'>> & { ip: string | undefined },
-): Resolution {
-  const r = {
-    source: 'header' as const,
-    header: 'x-forwarded-for',
-    peer: PROXY_A,
-    chain: init.ip === undefined ? [] : [init.ip, PROXY_B, PROXY_A],
-    complete: true,
-    reason: 'untrusted-entry' as const,
-    ...init,
-  };
-  return {
-    ...r,
-    explain() {
-      return (
-        `peer ${r.peer ?? 'none'} is trusted (10.0.0.0/8); read x-forwarded-for "${r.chain.join(', ')}"; ` +
-        `${PROXY_B} trusted (172.16.0.0/12); ${r.ip ?? 'none'} is not trusted: client is ${r.ip ?? 'undeterminable'}.`
+const TRUSTED = ['10.0.0.0/8', '172.16.0.0/12'];
+const quiet = { onWarning: () => {} };
+/** Trusts PROXY_A and PROXY_B's networks: a walk of X-Forwarded-For stops at the client. */
+const viaProxies = createResolver({ trustedProxies: TRUSTED, ...quiet });
+/** Two hops exactly: an entry that is not an IP leaves the client undeterminable. */
+const twoHops = createResolver({ trustedProxies: TRUSTED, hops: 2, ...quiet });
+
+/** What a test asks of a resolution: the client, and optionally how it was found. */
+export interface ResolutionInit extends Partial<Omit<Resolution, 'explain'>> {
+  ip: string | undefined;
+  /** X-Forwarded-For as sent to the app (default `${ip}, ${PROXY_B}`). */
+  forwarded?: string;
+}
+
+/** The request that makes the real resolver answer `init`. */
+function resolveFor(init: ResolutionInit): Resolution {
+  const { ip } = init;
+  if (ip === undefined) {
+    // hops: 2 over "unknown, PROXY_B": the second entry from the right is not an IP.
+    return twoHops.resolve({ remoteAddress: PROXY_A, headers: { 'x-forwarded-for': `unknown, ${PROXY_B}` } });
+  }
+  if (init.source === 'socket' || init.reason === 'untrusted-peer') {
+    return viaProxies.resolve({ remoteAddress: init.peer ?? ip, headers: {} });
+  }
+  if (init.source === 'proxy-protocol') {
+    return viaProxies.resolve({ remoteAddress: PROXY_A, headers: {}, proxyProtocol: { sourceAddress: ip } });
+  }
+  const headers = { 'x-forwarded-for': init.forwarded ?? `${ip}, ${PROXY_B}` };
+  if (init.reason === 'cap') {
+    // A proxy chain longer than maxEntries: the walk stops at the last (trusted) address reached.
+    const capped = createResolver({ trustedProxies: [...TRUSTED, ip], maxEntries: 2, ...quiet });
+    return capped.resolve({
+      remoteAddress: PROXY_A,
+      headers: { 'x-forwarded-for': `198.51.100.1, ${ip}, ${PROXY_B}` },
+    });
+  }
+  return viaProxies.resolve({ remoteAddress: init.peer ?? PROXY_A, headers });
+}
+
+/**
+ * A real resolution (`createResolver().resolve()` of a request that gives `init`), as a plain
+ * object so tests can spread it and override a field. Every field `init` names is checked against
+ * what the resolver gave; `explain()` is the resolver's own account, which names every address raw.
+ */
+export function resolution(init: ResolutionInit): Resolution {
+  const real = resolveFor(init);
+  const { forwarded: _forwarded, ...fields } = init;
+  for (const [key, want] of Object.entries(fields)) {
+    const got: unknown = real[key as keyof Resolution];
+    if (!isDeepStrictEqual(got, want)) {
+      throw new Error(
+        `fixture: the resolver gives ${key} = ${JSON.stringify(got)}, not ${JSON.stringify(want)}`,
       );
-    },
+    }
+  }
+  return {
+    ip: real.ip,
+    source: real.source,
+    header: real.header,
+    peer: real.peer,
+    chain: [...real.chain],
+    complete: real.complete,
+    reason: real.reason,
+    explain: () => real.explain(),
   };
 }
 

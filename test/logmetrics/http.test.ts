@@ -12,8 +12,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { accessLog as expressAccessLog } from '../../src/express/index.js';
 import { accessLogController, accessLog as fastifyAccessLog } from '../../src/fastify/index.js';
+import { createHeavyHitters } from '../../src/index.js';
 import {
-  createHeavyHitters,
   createRealipMetrics,
   expressMetrics,
   expressMetricsEndpoint,

@@ -209,11 +209,16 @@ describe('decision, geo, resolution facts', () => {
   it.each([
     [{ source: 'socket', ip: CLIENT_V4, chain: [CLIENT_V4], peer: CLIENT_V4 }, 0],
     [{ source: 'header', ip: CLIENT_V4, chain: [CLIENT_V4, PROXY_B, PROXY_A], peer: PROXY_A }, 2],
+    // A chain that does not end with the peer (the resolver's always does; trustedHops counts it).
     [{ source: 'header', ip: CLIENT_V4, chain: [CLIENT_V4, PROXY_B], peer: PROXY_A }, 2],
-    [{ source: 'header', ip: CLIENT_V4, chain: [CLIENT_V4], peer: PROXY_A }, 1],
-    [{ source: 'proxy-protocol', ip: CLIENT_V4, chain: [], peer: CLIENT_V4 }, 1],
-  ] as const)('trustedHops(%j) = %d', (r, hops) => {
-    expect(trustedHops(resolution(r as never))).toBe(hops);
+    [
+      { source: 'header', ip: CLIENT_V4, chain: [CLIENT_V4, PROXY_A], peer: PROXY_A, forwarded: CLIENT_V4 },
+      1,
+    ],
+    [{ source: 'proxy-protocol', ip: CLIENT_V4, chain: [CLIENT_V4], peer: CLIENT_V4 }, 1],
+  ] as const)('trustedHops(%j) = %d', ({ chain, ...init }, hops) => {
+    // Fields of a real resolution; the chain as the case gives it.
+    expect(trustedHops({ ...resolution(init), chain })).toBe(hops);
   });
 
   it("trusted hops and resolution details: on exception lines by default (the resolver's chain is lazy)", () => {
@@ -431,7 +436,7 @@ describe('anonymisation of every log field and explanations', () => {
     const log = createAccessLog({ explain: 'denied', anonymize: 'truncate' });
     expect(log.build(input(FULL))['realip.explain']).toBeUndefined();
     const denied = log.build(input(context({ resolution: resolution({ ip: CLIENT_V4 }), access: DENIED })));
-    expect(denied['realip.explain']).toContain('client is 203.0.113.0.');
+    expect(denied['realip.explain']).toContain('203.0.113.0 is not trusted: it is the client');
     const broken = {
       ...resolution({ ip: CLIENT_V4 }),
       explain: () => {

@@ -113,9 +113,10 @@ describe('createRealipMetrics', () => {
     expect(
       valueOf(p, 'realip_resolutions_total', { source: 'socket', reason: 'untrusted-peer', ip_version: '4' }),
     ).toBe(1);
+    // An undeterminable client is counted under the source the resolver reports for it: the socket.
     expect(
       valueOf(p, 'realip_resolutions_total', {
-        source: 'header',
+        source: 'socket',
         reason: 'invalid-entry',
         ip_version: 'none',
       }),

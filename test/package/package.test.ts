@@ -266,7 +266,6 @@ describe('runtime consumers', () => {
       'createResolver',
       'createRequestResolver',
       'createIpMatcher',
-      'canonicalIp',
       'ConfigError',
       'RealipError',
     ]) {

@@ -4,15 +4,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import {
-  PolicyError,
-  checkPolicyFile,
-  checkPolicyText,
-  formatPolicyIssue,
-  loadPolicyFile,
-  mapConfigError,
-  parsePolicy,
-} from '../../src/policy/index.js';
+import { PolicyError, loadPolicyFile, parsePolicy } from '../../src/policy/index.js';
+import { checkPolicyFile, checkPolicyText, mapConfigError } from '../../src/policy/parse.js';
+import { formatPolicyIssue } from '../../src/policy/errors.js';
 
 const lines = (text: string) => checkPolicyText(text, { filename: 'p.yaml' }).issues.map(formatPolicyIssue);
 

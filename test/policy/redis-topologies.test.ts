@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkPolicyText } from '../../src/policy/parse.js';
+import { formatPolicyIssue } from '../../src/policy/errors.js';
 import {
-  checkPolicyText,
   createStack,
-  formatPolicyIssue,
   loadPolicyFile,
   parsePolicy,
   type PolicyStack,

@@ -3,14 +3,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_POLICY,
-  defaultPolicy,
-  embeddedGeoDatabase,
-  loadPolicyFile,
-  parsePolicy,
-  policyJsonSchema,
-} from '../../src/policy/index.js';
+import { DEFAULT_POLICY, loadPolicyFile, parsePolicy, policyJsonSchema } from '../../src/policy/index.js';
+import { defaultPolicy } from '../../src/policy/default.js';
+import { embeddedGeoDatabase } from '../../src/policy/files.js';
 
 // Ajv 8 (draft 2020-12) as installed with Fastify: an independent validator of the JSON Schema.
 const requireFromFastify = createRequire(createRequire(import.meta.url).resolve('@fastify/ajv-compiler'));

@@ -2,7 +2,8 @@ import { mkdtemp, rename, rm, symlink, mkdir, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PolicyError, watchPolicyFile, type Policy, type PolicyLogger } from '../../src/policy/index.js';
+import { PolicyError, type Policy, type PolicyLogger } from '../../src/policy/index.js';
+import { watchPolicyFile } from '../../src/policy/watch.js';
 import { ConfigError } from '../../src/errors.js';
 
 const V1 = 'rateLimit:\n  tiers: [{ name: a, limits: [{ points: 1, duration: 1 }] }]\n';

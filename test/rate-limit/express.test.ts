@@ -2,17 +2,10 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rateLimit } from '../../src/express/rate-limit.js';
-import { ctx, httpGet } from './helpers.js';
+import { clientIp, rateLimit } from '../../src/express/index.js';
+import { httpGet } from './helpers.js';
 
-/** Stands in for clientIp() (branch `adapters`): the socket peer is the client. */
-function stubClientIp(req: Request, _res: Response, next: NextFunction): void {
-  const ip = req.socket.remoteAddress;
-  req.realip = ctx(ip === undefined ? undefined : ip.replace(/^::ffff:/, ''));
-  req.clientIp = req.realip.resolution!.ip;
-  next();
-}
-
+/** Behind the real resolver stage, `clientIp()` with no trusted proxy: the socket peer (127.0.0.x) is the client. */
 describe('Express rateLimit() through real HTTP', () => {
   let server: Server;
   let port: number;
@@ -31,7 +24,7 @@ describe('Express rateLimit() through real HTTP', () => {
     app.get('/no-context', global, (_req, res) => {
       res.send('unreachable');
     });
-    app.use(stubClientIp);
+    app.use(clientIp());
     app.use(global);
     app.use(global); // mounted twice: still counted once
     app.get('/healthz', (_req, res) => {

@@ -1,31 +1,16 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rateLimit } from '../../src/fastify/rate-limit.js';
-import { ctx, httpGet } from './helpers.js';
+import { clientIp, rateLimit } from '../../src/fastify/index.js';
+import { httpGet } from './helpers.js';
 
-/** Stands in for the resolver plugin (branch `adapters`): the socket peer is the client. */
-const stubClientIp = fp(
-  (app: FastifyInstance, _o: object, done: () => void) => {
-    app.decorateRequest('clientIp', undefined);
-    app.decorateRequest('realip', null as never);
-    app.addHook('onRequest', (request, _reply, next) => {
-      request.realip = ctx(request.socket.remoteAddress?.replace(/^::ffff:/, ''));
-      request.clientIp = request.realip.resolution!.ip;
-      next();
-    });
-    done();
-  },
-  { name: 'realip-client-ip', fastify: '5.x' },
-);
-
+/** Behind the real resolver plugin, `clientIp` with no trusted proxy: the socket peer (127.0.0.x) is the client. */
 describe('Fastify rateLimit plugin through real HTTP', () => {
   let app: FastifyInstance;
   let port: number;
 
   beforeAll(async () => {
     app = Fastify();
-    await app.register(stubClientIp);
+    await app.register(clientIp);
     await app.register(rateLimit, {
       tiers: [{ name: 'default', limits: [{ points: 2, duration: 60 }] }],
       exempt: ['/static/'],
@@ -89,7 +74,7 @@ describe('Fastify rateLimit plugin through real HTTP', () => {
 
   it('two registrations both count; both policies are advertised', async () => {
     const two = Fastify();
-    await two.register(stubClientIp);
+    await two.register(clientIp);
     await two.register(rateLimit, { tiers: [{ name: 'minute', limits: [{ points: 5, duration: 60 }] }] });
     await two.register(rateLimit, { tiers: [{ name: 'hour', limits: [{ points: 1, duration: 3600 }] }] });
     two.get('/', async () => 'ok');
@@ -118,7 +103,7 @@ describe('Fastify rateLimit plugin through real HTTP', () => {
 
   it('invalid options fail registration with ConfigError paths', async () => {
     const bad = Fastify();
-    await bad.register(stubClientIp);
+    await bad.register(clientIp);
     await expect(
       bad.register(rateLimit, { tiers: [{ name: 'd', limits: [{ points: 0, duration: 1 }] }] }).ready(),
     ).rejects.toThrow(/rateLimit\.tiers\[0\]\.limits\[0\]\.points/);

@@ -1,26 +1,24 @@
 /** Shared helpers for rate-limit tests: a fake clock, contexts, and an independent nginx model. */
 import { request } from 'node:http';
 import { createContext } from '../../src/core/context.js';
-import type { GeoInfo, RealipContext, Resolution } from '../../src/types.js';
+import { createResolver } from '../../src/index.js';
+import type { GeoInfo, RealipContext } from '../../src/types.js';
 
 export function fakeClock(start = 1_700_000_000_000) {
   const clock = { now: start, fn: () => clock.now, advance: (ms: number) => (clock.now += ms) };
   return clock;
 }
 
-/** A context as the resolver would leave it (only `ip` matters to the limiter). */
+/** The real resolver with no trusted proxy: the socket peer is the client. */
+const socketPeer = createResolver({ onWarning: () => {} });
+
+/**
+ * A context as the resolver leaves it for a client connecting from `ip` (a real resolution, with
+ * a canonical `ip`; `undefined` is a peer without an address), and `geo` as the geo stage's tags.
+ */
 export function ctx(ip: string | undefined, geo?: GeoInfo): RealipContext {
   const c = createContext();
-  c.resolution = {
-    ip,
-    source: 'socket',
-    header: undefined,
-    peer: ip,
-    chain: ip === undefined ? [] : [ip],
-    complete: ip !== undefined,
-    reason: ip === undefined ? 'undefined-peer' : 'no-trusted-proxies',
-    explain: () => '',
-  } satisfies Resolution;
+  c.resolution = socketPeer.resolve({ remoteAddress: ip, headers: {} });
   c.geo = geo;
   return c;
 }

@@ -408,3 +408,39 @@ describe('metrics option (store health)', () => {
     );
   });
 });
+
+describe('warnings (once per code, then counted, as types.ts documents for onWarning)', () => {
+  const broken = {
+    kind: 'broken',
+    remote: true,
+    bind: () => ({ consume: () => Promise.reject(new Error('down')), close: async () => undefined }),
+  };
+
+  it('a failing store reports WRN_REALIP_RATELIMIT_STORE_ERROR to onWarning once', async () => {
+    const onWarning = vi.fn();
+    const l = createRateLimiter({ tiers: one(5, 60), store: broken, storeFailure: 'open', onWarning });
+    for (let i = 0; i < 3; i++) expect((await l.consume(ctx('192.0.2.1')))!.source).toBe('open');
+    expect(l.stats().storeErrors).toBe(3);
+    expect(onWarning).toHaveBeenCalledTimes(1);
+    expect(onWarning.mock.calls[0]![0]).toMatchObject({
+      code: 'WRN_REALIP_RATELIMIT_STORE_ERROR',
+      count: 1,
+      help: 'docs/errors.md#wrn-realip-ratelimit-store-error',
+    });
+    expect(onWarning.mock.calls[0]![0].message).toContain('down');
+    await l.close();
+  });
+
+  it('a throwing onWarning does not fail the request', async () => {
+    const l = createRateLimiter({
+      tiers: one(5, 60),
+      store: broken,
+      storeFailure: 'open',
+      onWarning: () => {
+        throw new Error('handler bug');
+      },
+    });
+    expect((await l.consume(ctx('192.0.2.1')))!.source).toBe('open');
+    await l.close();
+  });
+});

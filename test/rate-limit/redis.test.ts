@@ -6,11 +6,12 @@
  */
 import type { Server } from 'node:http';
 import { createServer, connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { clientIp } from '../../src/express/index.js';
 import { rateLimit, type RateLimitMiddleware } from '../../src/express/rate-limit.js';
 import {
   createRateLimiter,
@@ -97,14 +98,9 @@ class FaultProxy {
   }
 }
 
-function stubClientIp(req: Request, _res: Response, next: NextFunction): void {
-  req.realip = ctx(req.socket.remoteAddress?.replace(/^::ffff:/, ''));
-  next();
-}
-
 async function startApp(mw: RateLimitMiddleware): Promise<{ port: number; server: Server }> {
   const app = express();
-  app.use(stubClientIp, mw);
+  app.use(clientIp(), mw);
   app.get('/', (req, res) => {
     res.json(req.realip.rateLimit ?? null);
   });

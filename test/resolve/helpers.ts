@@ -17,9 +17,33 @@ export function run(
   return make(options).r.resolve({ remoteAddress: peer, headers });
 }
 
-/** The scanner counters of a resolver (internal; proves bounded work). */
-export function scanner(r: Resolver): { chars: number; entries: number } {
-  return (r as unknown as { _scanner: { chars: number; entries: number } })._scanner;
+/**
+ * The work a walk did, from its public account (`explain()`), to prove that hostile input costs a
+ * bounded amount. When `maxEntries`/`maxHeaderBytes` stopped the walk, `explain()` says how many
+ * entries and characters it had read. Otherwise it lists each entry it read, right to left; the
+ * characters are then those of the header's tail holding those entries (`header`, an
+ * X-Forwarded-For value: a walk that did not hit the cap reads nothing left of its last entry).
+ */
+export function walkCost(
+  res: Resolution,
+  header?: string | readonly string[],
+): { entries: number; chars: number } {
+  const text = res.explain();
+  const stopped = /stopped after (\d+) entries and (\d+) characters \(maxEntries/.exec(text);
+  if (stopped !== null) return { entries: Number(stopped[1]), chars: Number(stopped[2]) };
+  const read = [...text.matchAll(/entry (\d+) from the right/g)].map((m) => Number(m[1]));
+  const entries = read.length === 0 ? 0 : Math.max(...read);
+  if (header === undefined) throw new Error('walkCost: an uncapped walk needs the header value');
+  // Lines of one header are one list; the scanner counts each line boundary as one character.
+  const value = typeof header === 'string' ? header : header.join(',');
+  let seen = 0;
+  let start = value.length;
+  const parts = value.split(',');
+  for (let i = parts.length - 1; i >= 0 && seen < entries; i--) {
+    start -= parts[i]!.length + (i < parts.length - 1 ? 1 : 0);
+    if (parts[i]!.trim() !== '') seen++;
+  }
+  return { entries, chars: value.length - start };
 }
 
 export const T10 = { trustedProxies: ['10.0.0.0/8'] } as const satisfies ResolverOptions;

@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalIp, createIpMatcher, createResolver, parseCidr } from '../../src/index.js';
+import { createIpMatcher, createResolver } from '../../src/index.js';
+import { canonicalIp } from '../../src/core/ip.js';
+import { parseCidr } from '../../src/core/cidr.js';
 import { canConnect, requireCommand } from '../support/env.js';
 
 const HAVE_NGINX = requireCommand('nginx', 'nginx-light');

@@ -1,6 +1,8 @@
 /** Every preset: its header, its trust rule, its required options and its range data. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, createResolver, parseCidr, PRESET_NAMES, PRESETS } from '../../src/index.js';
+import { ConfigError, createResolver } from '../../src/index.js';
+import { parseCidr } from '../../src/core/cidr.js';
+import { PRESET_NAMES, PRESETS } from '../../src/core/presets.js';
 import { CLOUDFLARE } from '../../src/core/data/cloudflare.js';
 import { CLOUDFRONT } from '../../src/core/data/cloudfront.js';
 import { FASTLY } from '../../src/core/data/fastly.js';

@@ -3,13 +3,9 @@ import { isIP } from 'node:net';
 import fc from 'fast-check';
 import proxyaddr from 'proxy-addr';
 import { describe, expect, it } from 'vitest';
-import {
-  canonicalIp,
-  createIpMatcher,
-  createResolver,
-  parseCidr,
-  type ResolverOptions,
-} from '../../src/index.js';
+import { createIpMatcher, createResolver, type ResolverOptions } from '../../src/index.js';
+import { canonicalIp } from '../../src/core/ip.js';
+import { parseCidr } from '../../src/core/cidr.js';
 
 /** Canonical, usable addresses (what the differential tests feed both sides). */
 const canonicalV4 = fc

@@ -8,7 +8,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createStack, defaultPolicy } from '../../src/policy/index.js';
+import { createStack } from '../../src/policy/index.js';
+import { defaultPolicy } from '../../src/policy/default.js';
 import { startSidecar, request, type Running } from './helpers.js';
 
 /** An app that reads the whole body, then answers after `?ms=`; counts its open connections. */

@@ -513,30 +513,3 @@ function alias(root: TreeNode, net: { bits: number[]; prefix: number }, target: 
   }
   setRec(node, net.bits[net.prefix - 1]!, target);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Ready-made records in the shapes real databases use (for schema tests)
-// ---------------------------------------------------------------------------------------------
-
-/** A GeoIP2/GeoLite2-Country-shaped record. */
-export function maxmindCountry(
-  iso: string,
-  continent: string,
-  extra: Record<string, MmdbValue> = {},
-): MmdbValue {
-  return {
-    continent: {
-      code: continent,
-      geoname_id: 6255148,
-      names: { en: `Continent ${continent}`, de: 'Kontinent' },
-    },
-    country: {
-      geoname_id: 2921044,
-      is_in_european_union: continent === 'EU',
-      iso_code: iso,
-      names: { en: `Country ${iso}` },
-    },
-    registered_country: { geoname_id: 2921044, iso_code: iso, names: { en: `Country ${iso}` } },
-    ...extra,
-  };
-}

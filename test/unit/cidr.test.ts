@@ -1,7 +1,8 @@
 import ipaddr from 'ipaddr.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createIpMatcher, parseCidr } from '../../src/index.js';
+import { createIpMatcher } from '../../src/index.js';
+import { parseCidr } from '../../src/core/cidr.js';
 import { configErrorOf } from '../support/config-error.js';
 
 describe('parseCidr', () => {

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalIp } from '../../src/index.js';
+import { canonicalIp } from '../../src/core/ip.js';
 
 const STRICT: Array<[string, string | undefined]> = [
   ['1.2.3.4', '1.2.3.4'],

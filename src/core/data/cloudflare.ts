@@ -34,9 +34,3 @@ export const CLOUDFLARE = Object.freeze({
     '2c0f:f248::/32',
   ] as const),
 });
-
-/**
- * Cloudflare "Pseudo IPv4" (overwrite mode) puts an address from this reserved range in
- * CF-Connecting-IP for IPv6 visitors, and the real address in CF-Connecting-IPv6.
- */
-export const CLOUDFLARE_PSEUDO_IPV4 = '240.0.0.0/4';

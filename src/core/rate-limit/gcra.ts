@@ -75,8 +75,3 @@ export function msToDrain(amount: number, rate: number): number {
 export function msUntilAdmitted(candidate: number, burstMilli: number, rate: number): number {
   return msToDrain(candidate - burstMilli, rate);
 }
-
-/** Milliseconds a key's state must be kept after `last`: once fully drained it equals no state. */
-export function stateTtlMs(excess: number, rate: number): number {
-  return msToDrain(excess + 1000, rate) + 1;
-}

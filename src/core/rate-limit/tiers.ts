@@ -13,8 +13,6 @@ import { policyName, type RateLimitTier } from '../../rate-limit/spec.js';
 import { leakRate } from './gcra.js';
 import type { PolicyPlan, TierPlan } from './store.js';
 
-export { MAX_DURATION_S, MAX_POINTS } from '../../rate-limit/spec.js';
-
 /** A compiled tier: its plan plus how to recognise its clients. */
 export interface CompiledTier extends TierPlan {
   /** Lookups that must contain the client (any of them), or undefined for no IP condition. */
