@@ -442,7 +442,7 @@ async function main(): Promise<void> {
 
 async function micro(): Promise<void> {
   const pino = (await import('pino')).default;
-  const { createAccessLog, AccessLogInput } = await import('../src/core/log.js');
+  const { createAccessLog, AccessLogInput } = await import('../src/log/access-log.js');
   const { createContext } = await import('../src/core/context.js');
   const runs = arg('runs', 5);
   const n = arg('lines', 200_000);

@@ -19,7 +19,7 @@ export {
   type AnonymizeMode,
   type AnonymizeOptions,
   type HmacKey,
-} from './core/anonymize.js';
+} from './log/anonymize.js';
 export {
   createAccessLog,
   AccessLogInput,
@@ -31,7 +31,7 @@ export {
   type LoggerLike,
   type PolicyDecision,
   type SuppressOptions,
-} from './core/log.js';
+} from './log/access-log.js';
 export {
   createHeavyHitters,
   type HeavyHitters,
@@ -40,20 +40,20 @@ export {
   type TopClient,
   type TopClientsGranularity,
   type TopClientsSnapshot,
-} from './core/heavy-hitters.js';
+} from './metrics/heavy-hitters.js';
 export type { RealipMetricsHooks } from './types.js';
 // Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
 export { createRequestResolver, type ResolverLike, type RequestResolverOptions } from './core/http.js';
 export type { RealipContext } from './types.js';
-// --- resolve: client-IP resolver (src/core/resolve.ts, headers.ts, presets.ts, warnings.ts) ---
+// --- resolve: client-IP resolver (src/resolve/resolver.ts, headers.ts, presets.ts, warnings.ts) ---
 export {
   createResolver,
   type Resolver,
   type NormalizedResolverOptions,
   type NormalizedRequireHeader,
   type CreateResolverSettings,
-} from './core/resolve.js';
-export type { PresetSpec } from './core/presets.js';
+} from './resolve/resolver.js';
+export type { PresetSpec } from './resolve/presets.js';
 export type {
   Resolution,
   ResolutionReason,
@@ -73,7 +73,7 @@ export {
   type AccessPolicy,
   type AccessDenial,
   type CountryRules,
-} from './core/access.js';
+} from './access/access.js';
 export {
   createIpLists,
   type ManagedIpLists,
@@ -85,7 +85,7 @@ export {
   type IpListStats,
   type IpListReloadError,
   type IpListReloadEvent,
-} from './core/lists.js';
+} from './access/lists.js';
 export type { AccessDecision, IpLists, IpLookup, IpRuleOrList, ListRef } from './types.js';
 // Rate limiting (rateLimit stage)
 export {
@@ -99,14 +99,14 @@ export {
   type RateLimitStats,
   type RateLimitSource,
   type StoreFailurePolicy,
-} from './core/rate-limit/limiter.js';
+} from './rate-limit/limiter.js';
 export type {
   RateLimitStore,
   StoreBinding,
   TierPlan,
   PolicyPlan,
   BindContext,
-} from './core/rate-limit/store.js';
+} from './rate-limit/stores/store.js';
 export type { RateLimitSpec, RateLimitTier, RateLimitInfo } from './types.js';
 
 // PROXY protocol (sidecar): the pure v1/v2 header parser, usable by any server.
@@ -118,4 +118,4 @@ export {
   type ProxyErrorCode,
   type ProxyCommand,
   type ProxyFamily,
-} from './core/proxy-protocol.js';
+} from './resolve/proxy-protocol.js';

@@ -26,7 +26,7 @@ import * as z from 'zod/mini';
 import { doc, isFunction, opt, rules, runtime } from '../spec/spec.js';
 
 import type { IpRule } from '../core/cidr.js';
-import type { IpListReloadError, IpListReloadEvent } from '../core/lists.js';
+import type { IpListReloadError, IpListReloadEvent } from './lists.js';
 import type { SameKeys } from '../spec/spec.js';
 import type { IpLists, IpRuleOrList, UndeterminablePolicy } from '../types.js';
 

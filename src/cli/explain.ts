@@ -3,7 +3,7 @@
  * IP and the resolver's step-by-step explanation (or, with --json, the whole result).
  */
 import { canonicalIp } from '../core/ip.js';
-import { createResolver } from '../core/resolve.js';
+import { createResolver } from '../resolve/resolver.js';
 import type { PresetName, RealipWarning, ResolverOptions, ResolveInput } from '../types.js';
 import {
   formatHelp,

@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Resolution, ResolveInput, ResolverOptions, WarningHandler } from '../types.js';
-import { createResolver } from './resolve.js';
+import { createResolver } from '../resolve/resolver.js';
 import { WarningEmitter } from './warnings.js';
 
 /**

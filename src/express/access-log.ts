@@ -5,8 +5,8 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError } from '../errors.js';
-import { AccessLogInput, createAccessLog } from '../core/log.js';
-import type { AccessLog, AccessLogOptions, LoggerLike } from '../core/log.js';
+import { AccessLogInput, createAccessLog } from '../log/access-log.js';
+import type { AccessLog, AccessLogOptions, LoggerLike } from '../log/access-log.js';
 
 /** Options of the Express {@link accessLog} middleware. */
 export interface ExpressAccessLogOptions extends AccessLogOptions {

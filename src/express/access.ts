@@ -3,7 +3,7 @@
  * Reads the client IP only from `req.realip.resolution` (set by `clientIp()`), never from headers.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../core/access.js';
+import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../access/access.js';
 import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
 import { RealipError } from '../errors.js';
 import type { AccessDecision } from '../types.js';

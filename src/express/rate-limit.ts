@@ -11,7 +11,7 @@ import {
   type RateLimitDecision,
   type RateLimitOptions,
   type RateLimiter,
-} from '../core/rate-limit/limiter.js';
+} from '../rate-limit/limiter.js';
 import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
 
 /** An Express middleware with its limiter attached (for `stats()` and `close()`). */

@@ -10,7 +10,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Context } from '../core/context.js';
-import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
+import type { RateLimitDecision } from '../rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import type * as PolicyLayer from '../policy/stack.js';
 import type { Pipeline, PolicyStack, StackOptions } from '../policy/stack.js';

@@ -10,8 +10,8 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { RealipError } from '../errors.js';
 import fp from 'fastify-plugin';
-import { AccessLogInput, createAccessLog } from '../core/log.js';
-import type { AccessLog, AccessLogOptions, LoggerLike } from '../core/log.js';
+import { AccessLogInput, createAccessLog } from '../log/access-log.js';
+import type { AccessLog, AccessLogOptions, LoggerLike } from '../log/access-log.js';
 
 /** Options of the Fastify {@link accessLog} plugin. */
 export interface FastifyAccessLogOptions extends AccessLogOptions {

@@ -15,7 +15,7 @@ import {
   type RateLimitDecision,
   type RateLimitOptions,
   type RateLimiter,
-} from '../core/rate-limit/limiter.js';
+} from '../rate-limit/limiter.js';
 import { sendProblemResponse, type ProblemResponse } from '../core/problem.js';
 import { FASTIFY_REPLY, ReplyHeaderTarget } from './reply-headers.js';
 

@@ -8,7 +8,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { ResponseTarget } from '../core/problem.js';
-import type { HeaderTarget } from '../core/rate-limit/headers.js';
+import type { HeaderTarget } from '../rate-limit/headers.js';
 
 export class ReplyHeaderTarget implements HeaderTarget {
   private reply: FastifyReply | undefined = undefined;

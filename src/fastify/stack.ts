@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin';
 import { Context } from '../core/context.js';
 import { sendProblemResponse } from '../core/problem.js';
-import type { RateLimitDecision } from '../core/rate-limit/limiter.js';
+import type { RateLimitDecision } from '../rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import type { Pipeline, PolicyStack, StackOptions, StackResponse } from '../policy/stack.js';
 import './augment.js';

@@ -13,9 +13,9 @@ import { ENV_NAME, exemptPaths, EXEMPT_DOC, headerName } from '../spec/common.js
 import * as z from 'zod/mini';
 import { doc, opt, rules, runtime, type Rule } from '../spec/spec.js';
 
-import type { Anonymizer } from '../core/anonymize.js';
-import type { HeavyHitters } from '../core/heavy-hitters.js';
-import type { LoggerLike } from '../core/log.js';
+import type { Anonymizer } from './anonymize.js';
+import type { HeavyHitters } from '../metrics/heavy-hitters.js';
+import type { LoggerLike } from './access-log.js';
 import type { SameKeys } from '../spec/spec.js';
 import { FIELD_STYLES, LOG_FIELDS, type FieldStyle } from './fields.js';
 import {

@@ -5,7 +5,7 @@
 import '../express/augment.js';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Registry } from 'prom-client';
-import type { HeavyHitters } from '../core/heavy-hitters.js';
+import type { HeavyHitters } from './heavy-hitters.js';
 import type { RealipContext } from '../types.js';
 import type { RealipMetrics } from './metrics.js';
 

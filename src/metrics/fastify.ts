@@ -6,7 +6,7 @@ import '../fastify/augment.js';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
-import type { HeavyHitters } from '../core/heavy-hitters.js';
+import type { HeavyHitters } from './heavy-hitters.js';
 import type { RealipContext } from '../types.js';
 import type { RealipMetrics } from './metrics.js';
 

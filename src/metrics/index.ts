@@ -11,10 +11,5 @@ export {
   type FastifyMetricsOptions,
 } from './fastify.js';
 // The top-clients sketch (`createHeavyHitters`) is exported by the core entry (`realip`): it needs no prom-client.
-export type {
-  HeavyHitters,
-  HeavyHittersOptions,
-  TopClient,
-  TopClientsSnapshot,
-} from '../core/heavy-hitters.js';
+export type { HeavyHitters, HeavyHittersOptions, TopClient, TopClientsSnapshot } from './heavy-hitters.js';
 export type { RealipMetricsHooks } from '../types.js';

@@ -16,7 +16,7 @@ import type { ConfigIssue } from '../errors.js';
 import type { RealipContext, RealipMetricsHooks } from '../types.js';
 import { compileExemptPaths } from '../core/paths.js';
 import type { PathExemption } from '../core/paths.js';
-import type { HeavyHitters } from '../core/heavy-hitters.js';
+import type { HeavyHitters } from './heavy-hitters.js';
 
 export type { RealipMetricsOptions } from './spec.js';
 import type { RealipMetricsOptions } from './spec.js';

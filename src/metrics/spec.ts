@@ -8,8 +8,8 @@ import { countryCode, exemptPaths, EXEMPT_DOC } from '../spec/common.js';
 import * as z from 'zod/mini';
 import { doc, opt, rules, runtime, isFunction } from '../spec/spec.js';
 
-import type { HeavyHitters } from '../core/heavy-hitters.js';
-import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from '../core/anonymize.js';
+import type { HeavyHitters } from './heavy-hitters.js';
+import type { Anonymizer, AnonymizeMode, AnonymizeOptions } from '../log/anonymize.js';
 import type { SameKeys } from '../spec/spec.js';
 
 /** Data options of the top-clients sketch (code and policy alike). */

@@ -11,16 +11,16 @@
  * The arithmetic is the memory store's own (`consumeSlot`): nginx `limit_req` for burst limits,
  * fixed windows otherwise. Difference: the `maxKeys` bound applies per tier, not per limiter.
  */
-import { LruTable, consumeSlot } from '../core/rate-limit/memory.js';
+import { LruTable, consumeSlot } from '../rate-limit/stores/memory.js';
 import type {
   BindContext,
   Outcome,
   RateLimitStore,
   StoreBinding,
   TierPlan,
-} from '../core/rate-limit/store.js';
+} from '../rate-limit/stores/store.js';
 
-/** Float64 cells per policy per key in the memory table (see src/core/rate-limit/memory.ts). */
+/** Float64 cells per policy per key in the memory table (see src/rate-limit/stores/memory.ts). */
 const CELLS = 3;
 
 function signature(tier: TierPlan): string {

@@ -27,25 +27,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
 import { Context } from '../core/context.js';
-import { createResolver, type Resolver } from '../core/resolve.js';
+import { createResolver, type Resolver } from '../resolve/resolver.js';
 import {
   createIpLists,
   type IpListReloadError,
   type IpListReloadEvent,
   type ManagedIpLists,
-} from '../core/lists.js';
-import { createAccessPolicy, type AccessPolicy as AccessStage } from '../core/access.js';
+} from '../access/lists.js';
+import { createAccessPolicy, type AccessPolicy as AccessStage } from '../access/access.js';
 import {
   createRateLimiter,
   rateLimitResponse,
   type RateLimitDecision,
   type RateLimiter,
-} from '../core/rate-limit/limiter.js';
-import type { RateLimitStore } from '../core/rate-limit/store.js';
-import type { HeaderTarget } from '../core/rate-limit/headers.js';
-import { createAnonymizer, type Anonymizer } from '../core/anonymize.js';
-import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../core/log.js';
-import { createHeavyHitters, type HeavyHitters } from '../core/heavy-hitters.js';
+} from '../rate-limit/limiter.js';
+import type { RateLimitStore } from '../rate-limit/stores/store.js';
+import type { HeaderTarget } from '../rate-limit/headers.js';
+import { createAnonymizer, type Anonymizer } from '../log/anonymize.js';
+import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../log/access-log.js';
+import { createHeavyHitters, type HeavyHitters } from '../metrics/heavy-hitters.js';
 import { NODE_RESPONSE, sendProblemResponse, type ProblemResponse } from '../core/problem.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
 import { WarningEmitter } from '../core/warnings.js';

@@ -26,9 +26,9 @@ import {
 import * as z from 'zod/mini';
 import { doc, isFunction, opt, rules, runtime, type Rule, type SameKeys } from '../spec/spec.js';
 import type { Problem } from '../spec/issues.js';
-import { leakRate } from '../core/rate-limit/gcra.js';
+import { leakRate } from './gcra.js';
 
-import type { RateLimitStore } from '../core/rate-limit/store.js';
+import type { RateLimitStore } from './stores/store.js';
 import type {
   IpLists,
   IpRuleOrList,

@@ -21,7 +21,7 @@ import {
   wholeSecondsMessage,
   type RedisStoreOptions,
 } from '../rate-limit/redis-spec.js';
-import { reportGcra, reportWindow } from '../core/rate-limit/store.js';
+import { reportGcra, reportWindow } from '../rate-limit/stores/store.js';
 import type {
   BindContext,
   Outcome,
@@ -29,11 +29,11 @@ import type {
   RateLimitStore,
   StoreBinding,
   TierPlan,
-} from '../core/rate-limit/store.js';
+} from '../rate-limit/stores/store.js';
 
-export type { RateLimitStore } from '../core/rate-limit/store.js';
+export type { RateLimitStore } from '../rate-limit/stores/store.js';
 
-/** Burst limits: nginx's arithmetic (see src/core/rate-limit/gcra.ts), all limits of a tier at once. */
+/** Burst limits: nginx's arithmetic (see src/rate-limit/gcra.ts), all limits of a tier at once. */
 const GCRA_LUA = `
 local now = tonumber(ARGV[1])
 if now < 0 then

@@ -11,7 +11,7 @@
  * reports everything: a typo in `maxEntries` must not hide a rule that trusts the whole Internet.
  */
 import { compileRanges, parseCidr, type IpRule } from '../core/cidr.js';
-import { FORBIDDEN_HEADERS, PRESETS, PRESET_NAMES, type PresetSpec } from '../core/presets.js';
+import { FORBIDDEN_HEADERS, PRESETS, PRESET_NAMES, type PresetSpec } from './presets.js';
 import { IssueCollector } from '../errors.js';
 import { ENV_NAME, HEADER_TOKEN, headerName, ipRules } from '../spec/common.js';
 import { closest, type PathSegment } from '../spec/paths.js';

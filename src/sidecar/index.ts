@@ -12,4 +12,4 @@ export type {
   ProxyProtocolOptions,
 } from './types.js';
 // The PROXY protocol parser (`parseProxyHeader`) is exported by the core entry (`realip`).
-export type { ProxyHeader, ProxyCommand, ProxyFamily } from '../core/proxy-protocol.js';
+export type { ProxyHeader, ProxyCommand, ProxyFamily } from '../resolve/proxy-protocol.js';

@@ -15,7 +15,7 @@ import { Server as NetServer, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { createIpMatcher } from '../core/cidr.js';
 import { parseOptions } from '../spec/spec.js';
-import { ProxyHeaderParser, type ProxyErrorCode, type ProxyHeader } from '../core/proxy-protocol.js';
+import { ProxyHeaderParser, type ProxyErrorCode, type ProxyHeader } from '../resolve/proxy-protocol.js';
 import { proxyProtocolSpec, type ProxyProtocolOptions } from './spec.js';
 
 /** The PROXY source attached to a connection. */

@@ -10,7 +10,7 @@ import { pinoHttp } from 'pino-http';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import { clientIp } from '../../src/express/index.js';
 import { CASES, TRUSTED, close, get, listen, warningSink } from './helpers.js';
 

@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import { clientIp, type FastifyClientIpOptions } from '../../src/fastify/index.js';
 import { CASES, TRUSTED, get, warningSink } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConfigError } from '../../src/errors.js';
-import { SpaceSaving, createHeavyHitters } from '../../src/core/heavy-hitters.js';
+import { SpaceSaving, createHeavyHitters } from '../../src/metrics/heavy-hitters.js';
 import { CLIENT_V4, CLIENT_V6, leaks } from './fixtures.js';
 
 function trueCounts<K>(stream: readonly K[]): Map<K, number> {

@@ -22,9 +22,9 @@ import {
   fastifyMetricsEndpoint,
   fastifyTopClientsEndpoint,
 } from '../../src/metrics/index.js';
-import { createAnonymizer } from '../../src/core/anonymize.js';
-import type { AnonymizeMode } from '../../src/core/anonymize.js';
-import type { FieldStyle } from '../../src/core/log.js';
+import { createAnonymizer } from '../../src/log/anonymize.js';
+import type { AnonymizeMode } from '../../src/log/anonymize.js';
+import type { FieldStyle } from '../../src/log/access-log.js';
 import {
   CLIENT_MAPPED,
   CLIENT_MAPPED_V4,

@@ -1,10 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { ConfigError } from '../../src/errors.js';
-import { AccessLogInput, createAccessLog, redactedExplanation, trustedHops } from '../../src/core/log.js';
-import type { AccessLogOptions, LoggerLike } from '../../src/core/log.js';
-import { createAnonymizer } from '../../src/core/anonymize.js';
-import { createHeavyHitters } from '../../src/core/heavy-hitters.js';
+import {
+  AccessLogInput,
+  createAccessLog,
+  redactedExplanation,
+  trustedHops,
+} from '../../src/log/access-log.js';
+import type { AccessLogOptions, LoggerLike } from '../../src/log/access-log.js';
+import { createAnonymizer } from '../../src/log/anonymize.js';
+import { createHeavyHitters } from '../../src/metrics/heavy-hitters.js';
 import {
   ALLOWED,
   CLIENT_MAPPED_V4,

@@ -3,7 +3,7 @@ import { Counter, Registry } from 'prom-client';
 import { canonicalIp } from '../../src/core/ip.js';
 import { ConfigError } from '../../src/errors.js';
 import { createRealipMetrics } from '../../src/metrics/index.js';
-import { createHeavyHitters } from '../../src/core/heavy-hitters.js';
+import { createHeavyHitters } from '../../src/metrics/heavy-hitters.js';
 import {
   ALLOWED,
   CLIENT_MAPPED_V4,

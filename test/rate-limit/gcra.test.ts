@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { candidateExcess, leakRate, NO_STATE, nextLast } from '../../src/core/rate-limit/gcra.js';
-import { createRateLimiter, type RateLimitDecision } from '../../src/core/rate-limit/limiter.js';
+import { candidateExcess, leakRate, NO_STATE, nextLast } from '../../src/rate-limit/gcra.js';
+import { createRateLimiter, type RateLimitDecision } from '../../src/rate-limit/limiter.js';
 import { ctx, fakeClock, nginxModel, pattern } from './helpers.js';
 
 /** The seed's example: trusted networks 10 r/s burst 20, the internet 10 r/s burst 5. */

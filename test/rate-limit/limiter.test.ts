@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { rateLimitKey } from '../../src/core/rate-limit/keys.js';
-import { rateLimitValue, retryAfterSeconds } from '../../src/core/rate-limit/headers.js';
-import { createRateLimiter, type RateLimitDecision } from '../../src/core/rate-limit/limiter.js';
-import { LruTable } from '../../src/core/rate-limit/memory.js';
+import { rateLimitKey } from '../../src/rate-limit/keys.js';
+import { rateLimitValue, retryAfterSeconds } from '../../src/rate-limit/headers.js';
+import { createRateLimiter, type RateLimitDecision } from '../../src/rate-limit/limiter.js';
+import { LruTable } from '../../src/rate-limit/stores/memory.js';
 import { createIpMatcher } from '../../src/core/cidr.js';
 import type { IpLists } from '../../src/types.js';
 import { ctx, fakeClock } from './helpers.js';

@@ -12,11 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createRateLimiter,
-  type RateLimitDecision,
-  type RateLimiter,
-} from '../../src/core/rate-limit/limiter.js';
+import { createRateLimiter, type RateLimitDecision, type RateLimiter } from '../../src/rate-limit/limiter.js';
 import { canConnect, requireCommand } from '../support/env.js';
 import { ctx } from './helpers.js';
 

@@ -12,7 +12,7 @@ import {
   createRateLimiter,
   type RateLimitDecision,
   type RateLimitOptions,
-} from '../../src/core/rate-limit/limiter.js';
+} from '../../src/rate-limit/limiter.js';
 import { createRedisStore } from '../../src/redis/index.js';
 import {
   redisToolsAvailable,

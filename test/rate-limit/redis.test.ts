@@ -17,7 +17,7 @@ import {
   createRateLimiter,
   type RateLimitDecision,
   type RateLimitOptions,
-} from '../../src/core/rate-limit/limiter.js';
+} from '../../src/rate-limit/limiter.js';
 import { createRedisStore } from '../../src/redis/index.js';
 import { requireRedis } from '../support/env.js';
 import { ctx, fakeClock, httpGet } from './helpers.js';

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, createResolver } from '../../src/index.js';
 import { parseCidr } from '../../src/core/cidr.js';
-import { PRESET_NAMES, PRESETS } from '../../src/core/presets.js';
+import { PRESET_NAMES, PRESETS } from '../../src/resolve/presets.js';
 import { CLOUDFLARE } from '../../src/core/data/cloudflare.js';
 import { CLOUDFRONT } from '../../src/core/data/cloudfront.js';
 import { FASTLY } from '../../src/core/data/fastly.js';

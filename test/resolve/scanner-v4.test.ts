@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import { HeaderScanner, LIST_XFF, SCAN_ENTRY } from '../../src/core/headers.js';
 import { canonicalIp } from '../../src/core/ip.js';
 

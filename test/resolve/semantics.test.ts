@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createResolver } from '../../src/index.js';
 import { canonicalIp } from '../../src/core/ip.js';
-import { ClientResolution } from '../../src/core/resolve.js';
+import { ClientResolution } from '../../src/resolve/resolver.js';
 import { make, run, T10, walkCost } from './helpers.js';
 
 const XFF = 'x-forwarded-for';

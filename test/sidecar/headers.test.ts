@@ -5,7 +5,7 @@ import {
   connectionTokens,
   filterResponseHeaders,
 } from '../../src/sidecar/headers.js';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import type { Resolution } from '../../src/types.js';
 
 const rules = new HeaderRules(['x-secret']);

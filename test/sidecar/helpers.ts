@@ -2,7 +2,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import { createSidecar, type Sidecar } from '../../src/sidecar/sidecar.js';
 import { createResolveStack } from '../../src/sidecar/default-stack.js';
 import type { SidecarOptions, SidecarStack } from '../../src/sidecar/types.js';

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseProxyHeader, ProxyHeaderParser, type ProxyParseResult } from '../../src/core/proxy-protocol.js';
+import {
+  parseProxyHeader,
+  ProxyHeaderParser,
+  type ProxyParseResult,
+} from '../../src/resolve/proxy-protocol.js';
 import { canon, encodeV1, encodeV2, V2_SIG } from './proxy-encode.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { accessSpec, listDefinition } from '../../src/access/spec.js';
-import { createAccessPolicy } from '../../src/core/access.js';
-import { createIpLists } from '../../src/core/lists.js';
+import { createAccessPolicy } from '../../src/access/access.js';
+import { createIpLists } from '../../src/access/lists.js';
 import { driftSuite, factoryVerdict, policyVerdict, type DriftStage } from './drift.js';
 
 const partners = ['203.0.113.0/24'];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createAnonymizer } from '../../src/core/anonymize.js';
-import { AccessLogInput, createAccessLog, type LoggerLike } from '../../src/core/log.js';
+import { createAnonymizer } from '../../src/log/anonymize.js';
+import { AccessLogInput, createAccessLog, type LoggerLike } from '../../src/log/access-log.js';
 import { accessLogSpec, FIELD_STYLES, LOG_FIELDS } from '../../src/log/spec.js';
 import { anonymizerSpec } from '../../src/log/anonymize-spec.js';
 import { driftSuite, factoryVerdict, policyVerdict, type DriftStage } from './drift.js';

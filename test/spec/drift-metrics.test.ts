@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { createHeavyHitters } from '../../src/core/heavy-hitters.js';
+import { createHeavyHitters } from '../../src/metrics/heavy-hitters.js';
 import { createRealipMetrics } from '../../src/metrics/metrics.js';
 import { heavyHittersSpec, metricsSpec } from '../../src/metrics/spec.js';
 import { driftSuite } from './drift.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRateLimiter } from '../../src/core/rate-limit/limiter.js';
+import { createRateLimiter } from '../../src/rate-limit/limiter.js';
 import { rateLimitSpec } from '../../src/rate-limit/spec.js';
 import { createRedisStore } from '../../src/redis/index.js';
 import { driftSuite, factoryVerdict, policyVerdict, type DriftStage } from './drift.js';

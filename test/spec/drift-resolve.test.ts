@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createResolver } from '../../src/core/resolve.js';
+import { createResolver } from '../../src/resolve/resolver.js';
 import { ConfigError } from '../../src/errors.js';
 import { checkPolicyText } from '../../src/policy/parse.js';
 import { resolverSpec } from '../../src/resolve/spec.js';

@@ -12,15 +12,15 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { ConfigError, IssueCollector } from '../errors.js';
-import { isValidListDefinition, ipListsOptionsSpec, listsSpec } from '../access/spec.js';
+import { isValidListDefinition, ipListsOptionsSpec, listsSpec } from './spec.js';
 import { LIST_NAME } from '../spec/common.js';
 import { parsePath, pathToString } from '../spec/paths.js';
 import { checkOptions } from '../spec/spec.js';
 import type { IpLists, IpLookup } from '../types.js';
-import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from './cidr.js';
-import type { IpKind } from './ip.js';
-import { WarningEmitter } from './warnings.js';
-import { watchFileContent, type FileWatcher } from './watch.js';
+import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from '../core/cidr.js';
+import type { IpKind } from '../core/ip.js';
+import { WarningEmitter } from '../core/warnings.js';
+import { watchFileContent, type FileWatcher } from '../core/watch.js';
 
 export type {
   IpListDefinition,
@@ -28,8 +28,8 @@ export type {
   IpListFile,
   IpListInline,
   IpListsOptions,
-} from '../access/spec.js';
-import type { IpListDefinition, IpListDefinitions, IpListFile, IpListsOptions } from '../access/spec.js';
+} from './spec.js';
+import type { IpListDefinition, IpListDefinitions, IpListFile, IpListsOptions } from './spec.js';
 
 /** Why a reload of a file-backed list was rejected. */
 export interface IpListReloadError {

@@ -6,7 +6,7 @@
  * filling an {@link Outcome}. Stores never decide the HTTP response.
  */
 import type { IssueCollector } from '../../errors.js';
-import { msToDrain, msUntilAdmitted, remainingAfter } from './gcra.js';
+import { msToDrain, msUntilAdmitted, remainingAfter } from '../gcra.js';
 
 /** One compiled limit of a tier. */
 export interface PolicyPlan {

@@ -8,8 +8,8 @@
  * One item per limit of the tier, in the tier's order. `t` and `Retry-After` are seconds rounded
  * up (a client that waits `t` seconds never arrives early); `Retry-After` is at least 1.
  */
-import type { Outcome } from './store.js';
-import type { TierPlan } from './store.js';
+import type { Outcome } from './stores/store.js';
+import type { TierPlan } from './stores/store.js';
 
 /** Seconds for `ms`, rounded up. */
 export function ceilSeconds(ms: number): number {

@@ -7,7 +7,7 @@
  * with no object per key and no timer per key (rate-limiter-flexible's memory store keeps both).
  * State left behind by quiet keys is harmless: an expired window or a drained bucket reads as new.
  */
-import { NO_STATE, candidateExcess, isOverBurst, nextLast } from './gcra.js';
+import { NO_STATE, candidateExcess, isOverBurst, nextLast } from '../gcra.js';
 import { reportGcra, reportWindow } from './store.js';
 import type { BindContext, Outcome, RateLimitStore, StoreBinding, TierPlan } from './store.js';
 

@@ -13,10 +13,10 @@
  */
 import { joinPath } from '../errors.js';
 import { parseOptions } from '../spec/spec.js';
-import { heavyHittersSpec } from '../metrics/spec.js';
-import { IPV4, NOT_IP, parseIpInto } from './ip.js';
-import type { AnonymizeMode } from './anonymize.js';
-import { toAnonymizer } from './anonymize.js';
+import { heavyHittersSpec } from './spec.js';
+import { IPV4, NOT_IP, parseIpInto } from '../core/ip.js';
+import type { AnonymizeMode } from '../log/anonymize.js';
+import { toAnonymizer } from '../log/anonymize.js';
 
 class Bucket {
   count: number;
@@ -190,8 +190,8 @@ export class SpaceSaving<K extends string | number = string | number> {
 }
 
 /** What the top-clients view counts. */
-export type { HeavyHittersOptions, TopClientsGranularity } from '../metrics/spec.js';
-import type { HeavyHittersOptions, TopClientsGranularity } from '../metrics/spec.js';
+export type { HeavyHittersOptions, TopClientsGranularity } from './spec.js';
+import type { HeavyHittersOptions, TopClientsGranularity } from './spec.js';
 
 /** One client in the top list, anonymised as configured. */
 export interface TopClient {

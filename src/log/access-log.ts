@@ -16,20 +16,20 @@
  * Imports no logger library: the core entry stays free of pino.
  *
  * Size: about 600 lines, over the guide's 500: event building and flood suppression still share
- * this file (its options moved to src/log/spec.ts); issue 15 splits them into src/log/.
+ * this file (its options moved to src/log/spec.ts); issue 15 splits them.
  */
 import { IssueCollector, joinPath } from '../errors.js';
 import type { GeoInfo, RealipContext, Resolution } from '../types.js';
 import { parseOptions } from '../spec/spec.js';
-import { accessLogSpec } from '../log/spec.js';
-import type { AccessLogLevel, AccessLogOptions, FieldStyle } from '../log/spec.js';
-import type { AnonymizeMode, HmacKey } from '../log/anonymize-spec.js';
-import { compileExemptPaths } from './paths.js';
-import { canonicalIp } from './ip.js';
+import { accessLogSpec } from './spec.js';
+import type { AccessLogLevel, AccessLogOptions, FieldStyle } from './spec.js';
+import type { AnonymizeMode, HmacKey } from './anonymize-spec.js';
+import { compileExemptPaths } from '../core/paths.js';
+import { canonicalIp } from '../core/ip.js';
 import type { Anonymizer } from './anonymize.js';
 import { createAnonymizer, REDACTED } from './anonymize.js';
 
-export type { AccessLogOptions, AccessLogLevel, FieldStyle, SuppressOptions } from '../log/spec.js';
+export type { AccessLogOptions, AccessLogLevel, FieldStyle, SuppressOptions } from './spec.js';
 
 /** What realip needs from a logger: pino, Fastify's `request.log` and most others fit. */
 export interface LoggerLike {

@@ -14,7 +14,7 @@
  * - v2: version nibble 2, command LOCAL or PROXY, one of the seven defined family/transport bytes,
  *   an address block that fits in `len`; TLVs after the addresses are skipped by `len`.
  */
-import { formatIpv4, formatIpv6, parseIpInto } from './ip.js';
+import { formatIpv4, formatIpv6, parseIpInto } from '../core/ip.js';
 
 /** `PROXY` announces an address, `LOCAL` (v2) is the proxy's own connection (health checks). */
 export type ProxyCommand = 'proxy' | 'local';

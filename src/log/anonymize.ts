@@ -18,11 +18,11 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ConfigError, joinPath } from '../errors.js';
 import { checkOptions, parseOptions } from '../spec/spec.js';
-import { anonymizerSpec, hmacKeysSpec } from '../log/anonymize-spec.js';
-import { IPV4, NOT_IP, PARSE_PORT, formatIpv4, formatIpv6, parseIpInto } from './ip.js';
+import { anonymizerSpec, hmacKeysSpec } from './anonymize-spec.js';
+import { IPV4, NOT_IP, PARSE_PORT, formatIpv4, formatIpv6, parseIpInto } from '../core/ip.js';
 
-export type { AnonymizeMode, AnonymizeOptions, HmacKey } from '../log/anonymize-spec.js';
-import type { AnonymizeMode, AnonymizeOptions, HmacKey } from '../log/anonymize-spec.js';
+export type { AnonymizeMode, AnonymizeOptions, HmacKey } from './anonymize-spec.js';
+import type { AnonymizeMode, AnonymizeOptions, HmacKey } from './anonymize-spec.js';
 
 /** Replaces an address with its anonymised form (or `undefined` under `drop` or for non-IPs). */
 export interface Anonymizer {

@@ -9,19 +9,19 @@
  * Size: about 530 lines, just over the guide's 500: the decision and its response headers; its
  * options moved to src/rate-limit/spec.ts.
  */
-import { ConfigError, IssueCollector, joinPath } from '../../errors.js';
-import { configIssues, parseOptions } from '../../spec/spec.js';
-import { rateLimitProblems, rateLimitSpec } from '../../rate-limit/spec.js';
-import { compileExemptPaths, type PathExemption } from '../paths.js';
-import { WarningEmitter } from '../warnings.js';
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../problem.js';
-import type { RateLimitInfo, RealipContext } from '../../types.js';
+import { ConfigError, IssueCollector, joinPath } from '../errors.js';
+import { configIssues, parseOptions } from '../spec/spec.js';
+import { rateLimitProblems, rateLimitSpec } from './spec.js';
+import { compileExemptPaths, type PathExemption } from '../core/paths.js';
+import { WarningEmitter } from '../core/warnings.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../core/problem.js';
+import type { RateLimitInfo, RealipContext } from '../types.js';
 import { Breaker, PROBE_STORE, SKIP_STORE, withTimeout } from './breaker.js';
 import { leakRate } from './gcra.js';
 import { retryAfterSeconds, setRateLimitHeaders, type HeaderTarget } from './headers.js';
 import { KeyDeriver, UNDETERMINABLE_KEY } from './keys.js';
-import { MemoryBinding, createMemoryStore } from './memory.js';
-import { Outcome, type PolicyPlan, type RateLimitStore, type StoreBinding } from './store.js';
+import { MemoryBinding, createMemoryStore } from './stores/memory.js';
+import { Outcome, type PolicyPlan, type RateLimitStore, type StoreBinding } from './stores/store.js';
 import { compileTiers, selectTier, sfString, type CompiledTier } from './tiers.js';
 
 export type {
@@ -30,14 +30,14 @@ export type {
   RateLimitedEvent,
   RateLimitStoreErrorEvent,
   StoreFailurePolicy,
-} from '../../rate-limit/spec.js';
+} from './spec.js';
 import type {
   RateLimitKeyFunction,
   RateLimitOptions,
   RateLimitedEvent,
   RateLimitStoreErrorEvent,
   StoreFailurePolicy,
-} from '../../rate-limit/spec.js';
+} from './spec.js';
 
 /** Where a decision came from. */
 export type RateLimitSource = 'store' | 'insurance' | 'open' | 'closed';

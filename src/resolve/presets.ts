@@ -7,10 +7,10 @@
  * docs/presets.md documents each one: its trust rule, its tenant check and how to refresh ranges.
  */
 import type { PresetName } from '../types.js';
-import { CLOUDFLARE } from './data/cloudflare.js';
-import { CLOUDFRONT } from './data/cloudfront.js';
-import { FASTLY } from './data/fastly.js';
-import { GCP_GFE } from './data/gcp.js';
+import { CLOUDFLARE } from '../core/data/cloudflare.js';
+import { CLOUDFRONT } from '../core/data/cloudfront.js';
+import { FASTLY } from '../core/data/fastly.js';
+import { GCP_GFE } from '../core/data/gcp.js';
 
 /** Static facts about a preset (see docs/presets.md). */
 export interface PresetSpec {

@@ -3,7 +3,7 @@
  * (default /64: one customer LAN, so rotating through a /64 cannot mint 2^64 buckets) and
  * IPv4-mapped IPv6 unmapped (`::ffff:192.0.2.1` shares the bucket of `192.0.2.1`).
  */
-import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, parseIpInto, type IpKind } from '../ip.js';
+import { IPV4, IPV6, NOT_IP, formatIpv4, formatIpv6, parseIpInto, type IpKind } from '../core/ip.js';
 
 /** The key shared by every request whose client IP is undeterminable (`undeterminable: 'deny'`). */
 export const UNDETERMINABLE_KEY = '!undeterminable';

@@ -13,10 +13,10 @@
  *
  * Size: about 1,000 lines, over the guide's 500: the walk, the result with its replay for
  * `explain()`, and the SNAT diagnostic still share this file (its options moved to
- * src/resolve/spec.ts); "A house organised by stage" (issue 15) splits them into src/resolve/.
+ * src/resolve/spec.ts); "A house organised by stage" (issue 15) splits them.
  */
 import { IssueCollector, joinPath } from '../errors.js';
-import { presetOf, resolverSpec } from '../resolve/spec.js';
+import { presetOf, resolverSpec } from './spec.js';
 import { parseOptions } from '../spec/spec.js';
 import type {
   PresetName,
@@ -28,7 +28,7 @@ import type {
   ResolverOptions,
   WarningHandler,
 } from '../types.js';
-import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from './cidr.js';
+import { compileRanges, matcherFromRanges, type IpMatcher, type IpRule } from '../core/cidr.js';
 import {
   HeaderScanner,
   LIST_FORWARDED,
@@ -44,7 +44,7 @@ import {
   readSingle,
   type HeaderInput,
   type HeaderValue,
-} from './headers.js';
+} from '../core/headers.js';
 import {
   IPV4,
   NOT_IP,
@@ -54,7 +54,7 @@ import {
   parseIpInto,
   parseV4,
   type IpKind,
-} from './ip.js';
+} from '../core/ip.js';
 import type { PresetSpec } from './presets.js';
 import {
   WRN_AMBIGUOUS_HEADER,
@@ -66,7 +66,7 @@ import {
   WRN_TENANT_MISMATCH,
   WRN_UNTRUSTED_FORWARDED,
   WarningEmitter,
-} from './warnings.js';
+} from '../core/warnings.js';
 
 /** Scratch words for the address being examined (the resolver is synchronous, so one suffices). */
 const W = new Uint32Array(32);

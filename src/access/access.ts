@@ -19,7 +19,7 @@
  * admits it).
  */
 import { IssueCollector, joinPath } from '../errors.js';
-import { accessSpec } from '../access/spec.js';
+import { accessSpec } from './spec.js';
 import { isIpLists } from '../spec/common.js';
 import { parseOptions } from '../spec/spec.js';
 import type {
@@ -36,14 +36,14 @@ import {
   labelledMatcherFromRanges,
   type IpRule,
   type LabelledIpMatcher,
-} from './cidr.js';
-import { NOT_IP, parseIpInto } from './ip.js';
+} from '../core/cidr.js';
+import { NOT_IP, parseIpInto } from '../core/ip.js';
 import { createIpLists } from './lists.js';
-import { compileExemptPaths, type PathExemption } from './paths.js';
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from './problem.js';
+import { compileExemptPaths, type PathExemption } from '../core/paths.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../core/problem.js';
 
-export type { AccessOptions, CountryRules } from '../access/spec.js';
-import type { AccessOptions, IpListDefinitions } from '../access/spec.js';
+export type { AccessOptions, CountryRules } from './spec.js';
+import type { AccessOptions, IpListDefinitions } from './spec.js';
 
 /** The response a denial gets by default (written by `sendProblemResponse`). */
 export interface AccessDenial extends ProblemResponse {

@@ -5,13 +5,13 @@
  * through the `lists` option (live: a reloaded list applies on the next request). With both
  * `match` and `countries`, a client must satisfy both.
  */
-import { IssueCollector, joinPath } from '../../errors.js';
-import { compileRanges, matcherFromRanges, type IpRule } from '../cidr.js';
-import type { IpKind } from '../ip.js';
-import type { IpLists, IpLookup, IpRuleOrList } from '../../types.js';
-import { policyName, type RateLimitTier } from '../../rate-limit/spec.js';
+import { IssueCollector, joinPath } from '../errors.js';
+import { compileRanges, matcherFromRanges, type IpRule } from '../core/cidr.js';
+import type { IpKind } from '../core/ip.js';
+import type { IpLists, IpLookup, IpRuleOrList } from '../types.js';
+import { policyName, type RateLimitTier } from './spec.js';
 import { leakRate } from './gcra.js';
-import type { PolicyPlan, TierPlan } from './store.js';
+import type { PolicyPlan, TierPlan } from './stores/store.js';
 
 /** A compiled tier: its plan plus how to recognise its clients. */
 export interface CompiledTier extends TierPlan {
