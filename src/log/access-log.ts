@@ -21,7 +21,7 @@
 import { IssueCollector, joinPath } from '../errors.js';
 import type { GeoInfo, RealipContext, Resolution } from '../types.js';
 import { parseOptions } from '../spec/spec.js';
-import { accessLogSpec } from './spec.js';
+import { accessLogSpec, ADDRESS_HEADERS as ADDRESS_HEADER_NAMES } from './spec.js';
 import type { AccessLogLevel, AccessLogOptions, FieldStyle } from './spec.js';
 import type { AnonymizeMode, HmacKey } from './anonymize-spec.js';
 import { compileExemptPaths } from '../core/paths.js';
@@ -44,19 +44,7 @@ export interface LoggerLike {
 export type PolicyDecision = 'allowed' | 'denied' | 'limited';
 
 /** Headers whose values carry addresses: anonymised with `anonymizer.text()` when logged. */
-const ADDRESS_HEADERS = new Set([
-  'x-forwarded-for',
-  'forwarded',
-  'x-real-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'fastly-client-ip',
-  'x-azure-clientip',
-  'x-envoy-external-address',
-  'via',
-]);
+const ADDRESS_HEADERS = new Set([...ADDRESS_HEADER_NAMES, 'via']);
 
 /** Plain per-request values the adapters hand to the builder (reused; never retained). */
 export class AccessLogInput {

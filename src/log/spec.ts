@@ -39,6 +39,20 @@ export { FIELD_STYLES, LOG_FIELDS, type FieldStyle } from './fields.js';
 /** Log levels the access log can write at. */
 export type AccessLogLevel = 'info' | 'warn' | 'error';
 
+/** Headers whose values carry client addresses (anonymised when logged; `via` is added there). */
+export const ADDRESS_HEADERS: readonly string[] = [
+  'x-forwarded-for',
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'fastly-client-ip',
+  'x-azure-clientip',
+  'x-envoy-external-address',
+];
+
 /** Header names never logged unless `allowSensitiveHeaders` is set: credentials and address carriers. */
 export const SENSITIVE_HEADERS: readonly string[] = [
   'authorization',
@@ -50,16 +64,7 @@ export const SENSITIVE_HEADERS: readonly string[] = [
   'x-csrf-token',
   'x-xsrf-token',
   'x-amz-security-token',
-  'x-forwarded-for',
-  'forwarded',
-  'x-real-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'fastly-client-ip',
-  'x-azure-clientip',
-  'x-envoy-external-address',
+  ...ADDRESS_HEADERS,
 ];
 
 interface LogShape {
