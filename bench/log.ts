@@ -98,7 +98,7 @@ function arg(name: string, fallback: number): number {
 
 async function serve(variant: Variant, dest: string): Promise<void> {
   const pino = (await import('pino')).default;
-  const { createContext } = await import('../src/core/context.js');
+  const { createContext } = await import('../src/http/context.js');
   const { PROXY_A, PROXY_B, CLIENT_V4 } = {
     PROXY_A: '10.1.2.3',
     PROXY_B: '172.16.5.4',
@@ -443,7 +443,7 @@ async function main(): Promise<void> {
 async function micro(): Promise<void> {
   const pino = (await import('pino')).default;
   const { createAccessLog, AccessLogInput } = await import('../src/log/access-log.js');
-  const { createContext } = await import('../src/core/context.js');
+  const { createContext } = await import('../src/http/context.js');
   const runs = arg('runs', 5);
   const n = arg('lines', 200_000);
   const dir = mkdtempSync(join(tmpdir(), 'realip-bench-log-micro-'));

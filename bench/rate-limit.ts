@@ -123,7 +123,7 @@ function keyAt(i: number): string {
 
 async function measureOurs(keys: number): Promise<string> {
   const { createRateLimiter } = await import('../src/rate-limit/limiter.js');
-  const { createContext } = await import('../src/core/context.js');
+  const { createContext } = await import('../src/http/context.js');
   const c = createContext();
   const res = { ip: '' };
   c.resolution = res as never;

@@ -43,7 +43,7 @@ export {
 } from './metrics/heavy-hitters.js';
 export type { RealipMetricsHooks } from './types.js';
 // Adapters: resolve a node:http request (any server); Express and Fastify live in their own entries.
-export { createRequestResolver, type ResolverLike, type RequestResolverOptions } from './core/http.js';
+export { createRequestResolver, type ResolverLike, type RequestResolverOptions } from './http/request.js';
 export type { RealipContext } from './types.js';
 // --- resolve: client-IP resolver (src/resolve/resolver.ts, headers.ts, presets.ts, warnings.ts) ---
 export {

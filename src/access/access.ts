@@ -40,7 +40,7 @@ import {
 import { NOT_IP, parseIpInto } from '../core/ip.js';
 import { createIpLists } from './lists.js';
 import { compileExemptPaths, type PathExemption } from '../core/paths.js';
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../core/problem.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../http/problem.js';
 
 export type { AccessOptions, CountryRules } from './spec.js';
 import type { AccessOptions, IpListDefinitions } from './spec.js';

@@ -4,7 +4,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../access/access.js';
-import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
+import { NODE_RESPONSE, sendProblemResponse } from '../http/problem.js';
 import { RealipError } from '../errors.js';
 import type { AccessDecision } from '../types.js';
 import './augment.js';

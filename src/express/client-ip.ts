@@ -3,8 +3,8 @@
  */
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { Context } from '../core/context.js';
-import { booleanOption, resolveIncoming, splitAdapterOptions, type ResolverLike } from '../core/http.js';
+import { Context } from '../http/context.js';
+import { booleanOption, resolveIncoming, splitAdapterOptions, type ResolverLike } from '../http/request.js';
 import type { ResolverOptions } from '../types.js';
 import './augment.js';
 import { attachContext } from './request-props.js';

@@ -12,7 +12,7 @@ import {
   type RateLimitOptions,
   type RateLimiter,
 } from '../rate-limit/limiter.js';
-import { NODE_RESPONSE, sendProblemResponse } from '../core/problem.js';
+import { NODE_RESPONSE, sendProblemResponse } from '../http/problem.js';
 
 /** An Express middleware with its limiter attached (for `stats()` and `close()`). */
 export interface RateLimitMiddleware {

@@ -11,7 +11,7 @@
  * mounted before the middleware, other apps): nothing changes for them.
  */
 import type { Request } from 'express';
-import type { Context } from '../core/context.js';
+import type { Context } from '../http/context.js';
 import './augment.js';
 
 /** Marks a prototype that carries the accessors (a registered symbol: one per process, every copy). */

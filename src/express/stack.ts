@@ -9,7 +9,7 @@
  * policy came from a file).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { Context } from '../core/context.js';
+import { Context } from '../http/context.js';
 import type { RateLimitDecision } from '../rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import type * as PolicyLayer from '../policy/stack.js';

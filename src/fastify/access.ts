@@ -6,7 +6,7 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createAccessPolicy, type AccessOptions, type AccessPolicy } from '../access/access.js';
-import { sendProblemResponse } from '../core/problem.js';
+import { sendProblemResponse } from '../http/problem.js';
 import { RealipError } from '../errors.js';
 import type { AccessDecision } from '../types.js';
 import './augment.js';

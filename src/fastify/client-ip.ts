@@ -9,8 +9,8 @@ import type {
   HookHandlerDoneFunction,
 } from 'fastify';
 import fp from 'fastify-plugin';
-import { Context } from '../core/context.js';
-import { resolveIncoming, splitAdapterOptions, type ResolverLike } from '../core/http.js';
+import { Context } from '../http/context.js';
+import { resolveIncoming, splitAdapterOptions, type ResolverLike } from '../http/request.js';
 import type { ResolverOptions, WarningHandler } from '../types.js';
 import './augment.js';
 

@@ -16,7 +16,7 @@ import {
   type RateLimitOptions,
   type RateLimiter,
 } from '../rate-limit/limiter.js';
-import { sendProblemResponse, type ProblemResponse } from '../core/problem.js';
+import { sendProblemResponse, type ProblemResponse } from '../http/problem.js';
 import { FASTIFY_REPLY, ReplyHeaderTarget } from './reply-headers.js';
 
 /** Route-level override: any plugin option; unspecified ones are inherited from the plugin. */

@@ -7,7 +7,7 @@
  * reply for one synchronous use: no allocation per request.
  */
 import type { FastifyReply } from 'fastify';
-import type { ResponseTarget } from '../core/problem.js';
+import type { ResponseTarget } from '../http/problem.js';
 import type { HeaderTarget } from '../rate-limit/headers.js';
 
 export class ReplyHeaderTarget implements HeaderTarget {

@@ -10,8 +10,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { Context } from '../core/context.js';
-import { sendProblemResponse } from '../core/problem.js';
+import { Context } from '../http/context.js';
+import { sendProblemResponse } from '../http/problem.js';
 import type { RateLimitDecision } from '../rate-limit/limiter.js';
 import type { Policy } from '../policy/schema.js';
 import type { Pipeline, PolicyStack, StackOptions, StackResponse } from '../policy/stack.js';

@@ -26,7 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError, RealipError, type ConfigIssue } from '../errors.js';
-import { Context } from '../core/context.js';
+import { Context } from '../http/context.js';
 import { createResolver, type Resolver } from '../resolve/resolver.js';
 import {
   createIpLists,
@@ -46,7 +46,7 @@ import type { HeaderTarget } from '../rate-limit/headers.js';
 import { createAnonymizer, type Anonymizer } from '../log/anonymize.js';
 import { AccessLogInput, createAccessLog, type AccessLog, type LoggerLike } from '../log/access-log.js';
 import { createHeavyHitters, type HeavyHitters } from '../metrics/heavy-hitters.js';
-import { NODE_RESPONSE, sendProblemResponse, type ProblemResponse } from '../core/problem.js';
+import { NODE_RESPONSE, sendProblemResponse, type ProblemResponse } from '../http/problem.js';
 import { watchFileContent, type FileWatcher } from '../core/watch.js';
 import { WarningEmitter } from '../core/warnings.js';
 import { createEvent, warningsTo, type EventHandler } from '../core/events.js';

@@ -14,7 +14,7 @@ import { configIssues, parseOptions } from '../spec/spec.js';
 import { rateLimitProblems, rateLimitSpec } from './spec.js';
 import { compileExemptPaths, type PathExemption } from '../core/paths.js';
 import { WarningEmitter } from '../core/warnings.js';
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../core/problem.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemResponse } from '../http/problem.js';
 import type { RateLimitInfo, RealipContext } from '../types.js';
 import { Breaker, PROBE_STORE, SKIP_STORE, withTimeout } from './breaker.js';
 import { leakRate } from './gcra.js';

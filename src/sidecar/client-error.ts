@@ -5,7 +5,7 @@
 import http, { type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { problemBody, PROBLEM_CONTENT_TYPE } from '../core/problem.js';
+import { problemBody, PROBLEM_CONTENT_TYPE } from '../http/problem.js';
 
 /** The last response started on a client connection. */
 const LAST_RESPONSE = Symbol('realip.lastResponse');

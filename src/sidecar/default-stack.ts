@@ -4,7 +4,7 @@
  * source) is the client and every forwarding header is ignored, then replaced by the sidecar.
  */
 import type { ServerResponse } from 'node:http';
-import { createContext } from '../core/context.js';
+import { createContext } from '../http/context.js';
 import type { ResolveInput, Resolution, UndeterminablePolicy } from '../types.js';
 import { sendProblem } from './problem.js';
 import type { SidecarConnection, SidecarRequest, SidecarStack } from './types.js';

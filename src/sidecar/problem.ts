@@ -1,6 +1,6 @@
 /** Problem responses written by the sidecar (RFC 9457 with a stable `code` extension). */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { NODE_RESPONSE, problemBody, PROBLEM_CONTENT_TYPE, sendProblemResponse } from '../core/problem.js';
+import { NODE_RESPONSE, problemBody, PROBLEM_CONTENT_TYPE, sendProblemResponse } from '../http/problem.js';
 
 const HEADERS = Object.freeze({ 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' });
 

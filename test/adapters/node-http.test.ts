@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createRequestResolver } from '../../src/index.js';
-import { isResolverLike } from '../../src/core/http.js';
+import { isResolverLike } from '../../src/http/request.js';
 import { createResolver } from '../../src/resolve/resolver.js';
 import { CASES, TRUSTED, close, get, listen } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ConfigError } from '../../src/errors.js';
 import { anonymizeProblem, createAnonymizer, REDACTED } from '../../src/log/anonymize.js';
-import { problemBody } from '../../src/core/problem.js';
+import { problemBody } from '../../src/http/problem.js';
 import { CLIENT_MAPPED, CLIENT_V4, CLIENT_V6, PROXY_A, PROXY_B, PROXY_V6, leaks } from './fixtures.js';
 
 const SECRET = 'a-32-byte-secret-for-tests-only!';

@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { NextFunction, Request, Response } from 'express';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
-import { createContext } from '../../src/core/context.js';
+import { createContext } from '../../src/http/context.js';
 import { canonicalIp } from '../../src/core/ip.js';
 import { createResolver } from '../../src/index.js';
 import type { AccessDecision, GeoInfo, RateLimitInfo, RealipContext, Resolution } from '../../src/types.js';

@@ -1,6 +1,6 @@
 /** Shared helpers for rate-limit tests: a fake clock, contexts, and an independent nginx model. */
 import { request } from 'node:http';
-import { createContext } from '../../src/core/context.js';
+import { createContext } from '../../src/http/context.js';
 import { createResolver } from '../../src/index.js';
 import type { GeoInfo, RealipContext } from '../../src/types.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { createContext } from '../../src/core/context.js';
+import { createContext } from '../../src/http/context.js';
 import { createResolver } from '../../src/resolve/resolver.js';
 import { createSidecar } from '../../src/sidecar/sidecar.js';
 import { sendProblem } from '../../src/sidecar/problem.js';

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Resolution, ResolveInput, ResolverOptions, WarningHandler } from '../types.js';
 import { createResolver } from '../resolve/resolver.js';
-import { WarningEmitter } from './warnings.js';
+import { WarningEmitter } from '../core/warnings.js';
 
 /**
  * Anything that resolves like `createResolver()`'s result. Adapters accept a prebuilt resolver so
